@@ -1,0 +1,21 @@
+"""A small VGG-style CNN: the book's sanity baseline, quick enough for CPU tests."""
+from torch import nn
+
+from . import register
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+@register("simple_cnn", input_size=48, in_channels=1)
+def simple_cnn(num_classes: int = 7, width: int = 32, dropout: float = 0.3) -> nn.Module:
+    """Three conv blocks (width, 2x, 4x channels) + global average pooling + dropout + linear."""
+    return nn.Sequential(
+        _block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * width, num_classes),
+    )

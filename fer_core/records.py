@@ -1,0 +1,170 @@
+"""Run records: ``results/<experiment>/<run>/`` with metrics, history, predictions, the resolved
+config and provenance. Small text files, meant to be committed; checkpoints live elsewhere.
+
+An existing run is never overwritten silently: a finished run is an error unless
+``output.overwrite`` is set, and even then the old record is moved aside, not deleted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .config import Config
+
+PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pandas", "pillow", "timm", "pytorchcv", "captum")
+FINISHED = "metrics.json"
+
+
+class RunExistsError(FileExistsError):
+    """The run directory already holds a record; the message says how to proceed."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    results: Path     # results/<experiment>/<run>
+    checkpoints: Path  # checkpoints/<experiment>/<run>
+
+    @classmethod
+    def of(cls, cfg: Config) -> "RunPaths":
+        rel = Path(cfg.experiment) / cfg.run_name
+        return cls(Path(cfg.output.results_dir) / rel, Path(cfg.output.checkpoint_dir) / rel)
+
+    @property
+    def finished(self) -> bool:
+        return (self.results / FINISHED).is_file()
+
+    @property
+    def started(self) -> bool:
+        return (self.checkpoints / "last.pt").is_file() or self.results.is_dir()
+
+
+def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
+    """Check the run directory before training; returns True when a checkpoint is resumed."""
+    if paths.finished and not overwrite:
+        raise RunExistsError(
+            f"Run {paths.results} is already finished. Choose another run name (run=... or --set run=NAME), "
+            f"or set output.overwrite=true to replace it (the old record is moved aside, not deleted).")
+    if overwrite and paths.started:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for d in (paths.results, paths.checkpoints):
+            if d.exists():
+                d.rename(d.with_name(f"{d.name}.replaced-{stamp}"))
+        return False
+    if paths.started and not paths.finished:
+        if resume and (paths.checkpoints / "last.pt").is_file():
+            return True
+        if not resume:
+            raise RunExistsError(
+                f"Run {paths.results} was started but did not finish. Resume it with --resume (resume=True), "
+                f"or set output.overwrite=true to start again (the old files are moved aside).")
+    return False
+
+
+def git_commit() -> dict:
+    root = Path(__file__).resolve().parent.parent
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"commit": commit or None, "dirty": dirty}
+
+
+def device_info(device) -> dict:
+    import torch
+
+    info = {"device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+    if getattr(device, "type", str(device)) == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def package_versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance(cfg: Config, data, device, wall_time_s: float, started: str) -> dict:
+    return {
+        **git_commit(),
+        "data": {"source": data.source, "location": data.location, "fingerprint": data.fingerprint,
+                 "sizes": {s: int((data.split == s).sum()) for s in ("train", "val", "test")}},
+        "note": data.note or None,
+        "packages": package_versions(),
+        **device_info(device),
+        "wall_time_s": round(wall_time_s, 2),
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv),
+        "checkpoint": str(RunPaths.of(cfg).checkpoints / "best.pt"),
+    }
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    _write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
+
+
+def write_record(paths: RunPaths, cfg: Config, history: list[dict], metrics: dict, roc: dict,
+                 predictions: pd.DataFrame, prov: dict) -> None:
+    """Write the record; ``metrics.json`` goes last, so its presence means a complete run."""
+    paths.results.mkdir(parents=True, exist_ok=True)
+    _write(paths.results / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    pd.DataFrame(history).to_csv(paths.results / "history.csv", index=False)
+    predictions.to_csv(paths.results / "predictions.csv", index=False, float_format="%.5f")
+    write_json(paths.results / "roc.json", roc)
+    write_json(paths.results / "provenance.json", prov)
+    write_json(paths.results / FINISHED, metrics)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run read back from disk."""
+
+    path: Path
+    metrics: dict
+    history: pd.DataFrame
+    predictions: pd.DataFrame
+    roc: dict
+    provenance: dict
+    config: dict
+
+    @classmethod
+    def read(cls, path: str | Path) -> "RunRecord":
+        path = Path(path)
+        if not (path / FINISHED).is_file():
+            raise FileNotFoundError(f"{path} is not a finished run (no {FINISHED}); runs live in "
+                                    f"results/<experiment>/<run>/.")
+        return cls(path, json.loads((path / FINISHED).read_text()), pd.read_csv(path / "history.csv"),
+                   pd.read_csv(path / "predictions.csv"), json.loads((path / "roc.json").read_text()),
+                   json.loads((path / "provenance.json").read_text()),
+                   yaml.safe_load((path / "config.yaml").read_text()))
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.predictions.filter(like="prob_").to_numpy()
