@@ -134,8 +134,11 @@ class Config(_Section):
     def run_name(self) -> str:
         if self.run:
             return self.run
-        fold = f"-fold{self.data.fold}" if self.data.source == "ckplus" else ""
-        return f"{self.model.name}-{self.data.source}{fold}-s{self.seed}"
+        from .data import resolve  # 'auto' is named after the source it resolves to
+
+        source = resolve(self.data.source, self.data.dir)[0]
+        fold = f"-fold{self.data.fold}" if source == "ckplus" else ""
+        return f"{self.model.name}-{source}{fold}-s{self.seed}"
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

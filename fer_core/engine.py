@@ -25,7 +25,7 @@ from .config import Config, load_config
 from .losses import Criterion, logits_of
 from .metrics import classification_metrics, roc_curves
 from .models import create_model, get_spec
-from .records import RunPaths, RunRecord, prepare_run, provenance, write_record
+from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance, write_record
 
 
 # -- set-up ----------------------------------------------------------------------------------
@@ -287,3 +287,22 @@ def evaluate_run(run_dir: str | Path, *, tta: bool = False, split: str = "test",
     probs = predict(model, part, setup, cfg.train.eval_batch_size, tta=tta, tta_crop=cfg.eval.tta_crop)
     metrics, _ = evaluation(part, probs)
     return {"run": str(run_dir), "split": split, "tta": tta, "note": data.note or None, **metrics}
+
+
+def run(cfg: Config, *, reuse: bool = True, data: fer_data.FERData | None = None) -> RunRecord:
+    """Train ``cfg``, or, with ``reuse``, read back its finished record when that run used the
+    same resolved config on the same data (checked by fingerprint). A finished run with another
+    config is an error, never overwritten."""
+    paths = RunPaths.of(cfg)
+    if reuse and paths.finished:
+        record = RunRecord.read(paths.results)
+        data = data if data is not None else load_data(cfg)
+        same_cfg = record.config == cfg.to_dict()
+        same_data = record.provenance["data"]["fingerprint"] == data.fingerprint
+        if same_cfg and same_data:
+            return record
+        what = "config" if not same_cfg else "data"
+        raise RunExistsError(f"Run {paths.results} exists with a different {what}. Give this run another "
+                             f"name (run=...), or set output.overwrite=true to replace it (the old record "
+                             f"is moved aside).")
+    return train(cfg, data=data)

@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from .config import Config
+from .paths import project_path
 
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pandas", "pillow", "timm", "pytorchcv", "captum")
 FINISHED = "metrics.json"
@@ -38,7 +39,7 @@ class RunPaths:
     @classmethod
     def of(cls, cfg: Config) -> "RunPaths":
         rel = Path(cfg.experiment) / cfg.run_name
-        return cls(Path(cfg.output.results_dir) / rel, Path(cfg.output.checkpoint_dir) / rel)
+        return cls(project_path(cfg.output.results_dir) / rel, project_path(cfg.output.checkpoint_dir) / rel)
 
     @property
     def finished(self) -> bool:

@@ -1,0 +1,27 @@
+"""Where the project's folders are, whether code runs from the root, notebooks/ or a test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if not (ROOT / "pyproject.toml").is_file():  # installed without the checkout: anchor at the cwd
+    ROOT = Path.cwd()
+
+
+def project_path(p: str | Path) -> Path:
+    """A relative output path (results, checkpoints) anchored at the project root, so runs land
+    in the same place from the root, from notebooks/ or from papermill."""
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else ROOT / p
+
+
+def params_file(profile: str) -> Path:
+    """``params/<profile>.yaml`` of this checkout (a path to a file also works)."""
+    p = Path(profile)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    f = ROOT / "params" / f"{profile}.yaml"
+    if not f.is_file():
+        known = sorted(x.stem for x in (ROOT / "params").glob("*.yaml"))
+        raise FileNotFoundError(f"No profile {profile!r}: {f} does not exist. Profiles: {known}.")
+    return f

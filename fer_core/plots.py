@@ -1,0 +1,108 @@
+"""Plotly figures of the book, and ``show`` that works in JupyterLab and in the static book.
+
+``show(fig)`` emits two representations: Plotly's own mimetype (JupyterLab renders it
+natively) and an HTML ``<div>`` without plotly.js, which the book renders with the copy of
+plotly.js it ships (``book/_static/plotly.min.js``, copied from the installed plotly at build
+time) - no CDN needed. Figures of synthetic data carry the synthetic-data note in their title.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def show(fig: go.Figure) -> None:
+    from IPython.display import display
+
+    bundle = {"application/vnd.plotly.v1+json": fig.to_plotly_json(),
+              "text/html": fig.to_html(full_html=False, include_plotlyjs=False),
+              "text/plain": f"<plotly figure: {fig.layout.title.text or ''}>"}
+    display(bundle, raw=True)
+
+
+def _title(text: str, note: str | None) -> str:
+    return f"{text}<br><sup>{note}</sup>" if note else text
+
+
+def sample_grid(data, per_class: int = 6, seed: int = 0, note: str | None = None) -> go.Figure:
+    """A few images of every class, one row per class."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, name in zip(data.classes, data.class_names):
+        idx = np.flatnonzero(data.labels == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        tiles = [data.images[i] for i in pick] + [np.zeros((48, 48), np.uint8)] * (per_class - len(pick))
+        rows.append(np.concatenate(tiles, 1))
+    grid = np.concatenate(rows, 0)
+    fig = px.imshow(grid, color_continuous_scale="gray", zmin=0, zmax=255)
+    fig.update_layout(coloraxis_showscale=False, title=_title(f"{data.source}: samples per class", note or data.note),
+                      height=70 * len(rows) + 90, margin=dict(l=90, r=10, t=60, b=10))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(tickvals=[24 + 48 * i for i in range(len(rows))], ticktext=data.class_names)
+    return fig
+
+
+def class_counts(data) -> go.Figure:
+    summary = data.summary()
+    df = pd.DataFrame([{"split": s, "class": c, "images": n} for s, v in summary["splits"].items()
+                       for c, n in v["per_class"].items()])
+    fig = px.bar(df, x="class", y="images", color="split", barmode="group",
+                 title=_title(f"{data.source}: images per class and split", data.note))
+    return fig
+
+
+def history_curves(history: pd.DataFrame, title: str = "Training curves", note: str | None = None) -> go.Figure:
+    """Loss terms (every ``train_*`` loss column and ``val_loss``) and accuracies per epoch."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for col in [c for c in history.columns if c.startswith("train_") and c != "train_acc"] + ["val_loss"]:
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[col], name=col, mode="lines+markers"), 1, 1)
+    for col in ("train_acc", "val_acc"):
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[col], name=col, mode="lines+markers"), 1, 2)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=_title(title, note), height=420)
+    return fig
+
+
+def confusion(metrics: dict, class_names: list[str], title: str = "Confusion matrix",
+              note: str | None = None, normalize: bool = True) -> go.Figure:
+    cm = np.array(metrics["confusion_matrix"], dtype=float)
+    z = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    fig = px.imshow(z, x=class_names, y=class_names, text_auto=".2f" if normalize else True,
+                    color_continuous_scale="Blues", labels=dict(x="predicted", y="true", color="share"))
+    fig.update_layout(title=_title(title + (" (rows sum to 1)" if normalize else ""), note), height=480)
+    return fig
+
+
+def roc(curves: dict, title: str = "One-vs-rest ROC", note: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    for name, c in curves.items():
+        if c["auc"] is not None:
+            fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=f"{name} (AUC {c['auc']:.3f})"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="chance"))
+    fig.update_layout(title=_title(title, note), xaxis_title="false positive rate", yaxis_title="true positive rate",
+                      height=460)
+    return fig
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    df = pd.DataFrame(metrics["per_class"]).T
+    df.loc["macro avg"] = {**metrics["macro"], "support": metrics["n"]}
+    df.loc["weighted avg"] = {**metrics["weighted"], "support": metrics["n"]}
+    df["support"] = df["support"].astype(int)
+    return df
+
+
+def banner(data) -> None:
+    """The line that opens every chapter's results: which data, and the synthetic warning."""
+    from IPython.display import Markdown, display
+
+    if data.synthetic:
+        display(Markdown(f"> **⚠ {data.note}.** No data directory was configured (`FER_DATA_DIR` or "
+                         f"`data_dir`), so this chapter ran on the book's embedded synthetic faces. "
+                         f"Its numbers show that the code runs, not what the paper's model achieves."))
+    else:
+        display(Markdown(f"> Data: **{data.source}** from `{data.location}`, fingerprint `{data.fingerprint}`, "
+                         f"{len(data)} images in the splits used here."))

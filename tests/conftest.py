@@ -1,0 +1,75 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests decode into their own cache, never relying on (or filling) a user's cache."""
+    old = os.environ.get("FER_CACHE_DIR")
+    os.environ["FER_CACHE_DIR"] = str(tmp_path_factory.mktemp("fer_cache"))
+    yield
+    if old is None:
+        os.environ.pop("FER_CACHE_DIR", None)
+    else:
+        os.environ["FER_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch):
+    """A developer's FER_DATA_DIR must not change what a test reads."""
+    monkeypatch.delenv("FER_DATA_DIR", raising=False)
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path}: real-data tests need ../shared/data "
+                    f"(or FER_SHARED_DATA) - see README 'Data'")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _need(SHARED, "shared real data")
+
+
+@pytest.fixture(scope="session")
+def fer2013(shared_data):
+    from fer_core.data import load
+
+    _need(shared_data / "fer2013", "FER2013 image folders")
+    return load("fer2013", shared_data)
+
+
+@pytest.fixture(scope="session")
+def ckplus(shared_data):
+    from fer_core.data import load
+
+    _need(shared_data / "ckplus" / "CK+48", "CK+48")
+    return load("ckplus", shared_data)
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array.astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    """A seconds-long synthetic run writing into tmp_path."""
+    from fer_core.config import load_config
+    from fer_core.paths import params_file
+
+    def make(*overrides, **fields):
+        return load_config(params_file("test"), [
+            "data.source=synthetic", "train.progress=false", "train.device=cpu",
+            f"output.results_dir={tmp_path / 'results'}", f"output.checkpoint_dir={tmp_path / 'ckpt'}",
+            *overrides], **fields)
+    return make
