@@ -1,0 +1,38 @@
+# The FER study book. Two commands do everything (see README.md):
+#   make book   set up .venv, run every notebook (profile smoke), build the HTML book
+#   make test   set up .venv, run the whole test suite (what CI runs)
+PYTHON  ?= $(shell command -v python3.11 || command -v python3)
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PROFILE ?= smoke
+JOBS    ?= 1
+PAPERS  ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup test book notebooks html clean help
+
+help:
+	@sed -n '2,3p' Makefile
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+book: setup
+	$(BIN)/python -m fer_core.book all --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS))
+
+notebooks: setup
+	$(BIN)/python -m fer_core.book run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS))
+
+html: setup
+	$(BIN)/python -m fer_core.book build
+
+clean:
+	rm -rf book/_build book/executed build
