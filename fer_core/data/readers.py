@@ -1,0 +1,167 @@
+"""Readers for the real sources: FER2013 (image folders or the original CSV) and CK+48.
+
+Each reader returns a dict of arrays (images, labels, split, subject, files); ``load`` in
+``fer_core.data`` wraps it with the cache and builds the :class:`FERData`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WHERE_TO_GET, DataError
+from .labels import ALIASES, label_of_folder
+
+SIZE = 48
+_JUNK = {"thumbs.db", "desktop.ini"}
+FER_PREFIX = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+FER_USAGE = FER_PREFIX  # the CSV's Usage column has the same three values
+CK_NAME = re.compile(r"^S(\d+)_(\d+)_(\d+)\.\w+$")
+
+
+def listing(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime) of every data file below ``root``: the cache key's input."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.lower() in _JUNK:
+                continue
+            st = os.stat(os.path.join(dirpath, name))
+            out.append((os.path.relpath(os.path.join(dirpath, name), root), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _decode(path: Path, strict_size: bool) -> tuple[np.ndarray, bool]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L")
+            resized = im.size != (SIZE, SIZE)
+            if resized:
+                if strict_size:
+                    raise DataError(f"{path} is {im.size[0]}x{im.size[1]}, not {SIZE}x{SIZE}. "
+                                    f"Pass strict_size=False (data.strict_size: false) to resize such images "
+                                    f"with a warning, or crop the set to {SIZE}x{SIZE} faces first.")
+                im = im.resize((SIZE, SIZE), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8), resized
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"Cannot read image {path}: {e}. Remove or replace the file "
+                        f"(it may be truncated or not an image).") from None
+
+
+def decode_images(root: Path, rel_paths: list[str], strict_size: bool) -> np.ndarray:
+    """Decode greyscale images in parallel; images not 48x48 are resized with one warning."""
+    if not rel_paths:
+        return np.zeros((0, SIZE, SIZE), np.uint8)
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(lambda p: _decode(root / p, strict_size), rel_paths, chunksize=256))
+    resized = [p for p, (_, r) in zip(rel_paths, results) if r]
+    if resized:
+        warnings.warn(f"{len(resized)} image(s) under {root} were not {SIZE}x{SIZE} and were resized "
+                      f"(first: {resized[:3]}). Set data.strict_size: true to reject them instead.",
+                      stacklevel=3)
+    return np.stack([img for img, _ in results])
+
+
+def _class_dirs(split_dir: Path, known: dict[str, int]) -> list[tuple[Path, int]]:
+    out = []
+    for d in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = label_of_folder(d.name)
+        if label is None or label not in known.values():
+            raise DataError(f"Unknown class folder {d}: expected folder names "
+                            f"{sorted(k for k, v in ALIASES.items() if v in known.values())}. "
+                            f"Rename it or move it out of the data directory.")
+        out.append((d, label))
+    if not out:
+        raise DataError(f"No class folders in {split_dir}. " + WHERE_TO_GET["fer2013" if "train" in
+                                                                          str(split_dir) else "ckplus"])
+    return out
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(n for n in os.listdir(d) if not n.startswith(".") and n.lower() not in _JUNK
+                  and (d / n).is_file())
+
+
+def read_fer2013_folders(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
+    """FER2013's image-folder release: ``train/<class>/Training_*.jpg``, ``test/<class>/PublicTest_*``
+    and ``PrivateTest_*``; the file-name prefix restores the challenge's Usage split."""
+    fer_classes = {k: v for k, v in ALIASES.items() if v < 7}
+    rel, labels, split = [], [], []
+    for part in ("train", "test"):
+        part_dir = root / part
+        if not part_dir.is_dir():
+            raise DataError(f"{root} has no {part}/ folder. " + WHERE_TO_GET["fer2013"])
+        for d, label in _class_dirs(part_dir, fer_classes):
+            for name in _files(d):
+                prefix = name.split("_", 1)[0]
+                if prefix not in FER_PREFIX:
+                    raise DataError(f"{d / name}: file name does not start with Training_, PublicTest_ or "
+                                    f"PrivateTest_, so its FER2013 split is unknown. Keep the release's "
+                                    f"original file names.")
+                rel.append(f"{part}/{d.name}/{name}")
+                labels.append(label)
+                split.append(FER_PREFIX[prefix])
+    images = decode_images(root, rel, strict_size)
+    return {"images": images, "labels": np.array(labels, np.int64), "split": np.array(split),
+            "files": np.array(rel)}
+
+
+def read_fer2013_csv(path: Path) -> dict[str, np.ndarray]:
+    """FER2013's original challenge CSV: ``emotion,pixels,Usage`` with 2304 space-separated
+    grey levels per row; Training -> train, PublicTest -> val, PrivateTest -> test."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype={"pixels": str, "Usage": str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not a readable CSV file: {e}") from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in ("emotion", "pixels", "Usage") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {missing} (found {list(df.columns)}). FER2013's original "
+                        f"fer2013.csv has emotion,pixels,Usage; Kaggle's test-only files have no labels.")
+    if df.empty:
+        raise DataError(f"{path} has a header but no rows.")
+    images = np.empty((len(df), SIZE, SIZE), np.uint8)
+    for i, (pixels, emotion, usage) in enumerate(zip(df["pixels"], df["emotion"], df["Usage"])):
+        row = f"{path}, row {i + 1} (line {i + 2})"
+        try:
+            values = np.array(str(pixels).split(), dtype=np.int64)
+        except ValueError:
+            raise DataError(f"{row}: the pixels field is not space-separated integers.") from None
+        if values.size != SIZE * SIZE or values.min() < 0 or values.max() > 255:
+            raise DataError(f"{row}: the pixels field has {values.size} values in "
+                            f"[{values.min() if values.size else '-'}, {values.max() if values.size else '-'}]; "
+                            f"expected {SIZE * SIZE} grey levels in 0-255.")
+        images[i] = values.reshape(SIZE, SIZE)
+        if str(usage).strip() not in FER_USAGE:
+            raise DataError(f"{row}: Usage is {usage!r}; expected Training, PublicTest or PrivateTest.")
+        if not (str(emotion).strip().isdigit() and 0 <= int(emotion) <= 6):
+            raise DataError(f"{row}: emotion is {emotion!r}; expected an integer 0-6.")
+    return {"images": images, "labels": df["emotion"].astype(np.int64).to_numpy(),
+            "split": df["Usage"].str.strip().map(FER_USAGE).to_numpy().astype(str),
+            "files": np.array([f"{path.name}:{i + 1}" for i in range(len(df))])}
+
+
+def read_ckplus(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
+    """CK+48: ``<class>/S<subject>_<sequence>_<frame>.png``; the subject id comes from the name."""
+    rel, labels, subject = [], [], []
+    for d, label in _class_dirs(root, ALIASES):
+        for name in _files(d):
+            m = CK_NAME.match(name)
+            if not m:
+                raise DataError(f"{d / name}: expected a CK+ name S<subject>_<sequence>_<frame>.png; "
+                                f"the subject id is needed for subject-independent folds.")
+            rel.append(f"{d.name}/{name}")
+            labels.append(label)
+            subject.append(f"S{int(m.group(1)):03d}")
+    images = decode_images(root, rel, strict_size)
+    return {"images": images, "labels": np.array(labels, np.int64), "split": np.full(len(rel), "cv"),
+            "subject": np.array(subject), "files": np.array(rel)}
