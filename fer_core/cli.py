@@ -55,6 +55,23 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_models(args) -> int:
+    from .models import REGISTRY, count_parameters, create_model
+
+    rows = []
+    for name, spec in sorted(REGISTRY.items()):
+        rows.append({"name": name, "parameters": count_parameters(create_model(name, num_classes=args.classes)),
+                     "input_size": spec.input_size, "in_channels": spec.in_channels, "paper": spec.paper,
+                     "summary": spec.summary})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['name']:20s} {r['parameters'] / 1e6:8.2f}M  {r['in_channels']}x{r['input_size']}x{r['input_size']}"
+                  f"  {r['paper']:18s} {r['summary']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_core", description=__doc__, epilog=EPILOG)
     sub = p.add_subparsers(dest="command", required=True)
@@ -78,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--folds", type=int, default=10, help="CK+ cross-validation folds")
     d.add_argument("--json", action="store_true")
     d.set_defaults(fn=_cmd_data)
+
+    m = sub.add_parser("models", help="every registered model with its parameter count and input size")
+    m.add_argument("--classes", type=int, default=7)
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=_cmd_models)
 
     args = p.parse_args(argv)
     from .data import DataError

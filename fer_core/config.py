@@ -51,6 +51,7 @@ class ModelConfig(_Section):
     name: str = "simple_cnn"
     input_size: int | None = Field(None, ge=16, description="None: the model's default")
     weights: str | None = Field(None, description="local weights file (state dict) to start from")
+    weights_partial: bool = Field(False, description="load only the keys that fit (e.g. an ImageNet backbone)")
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -145,9 +146,10 @@ class Config(_Section):
 
 
 def _merge(base: dict, over: dict) -> dict:
+    """Mappings merge key by key; any other value, and an explicitly empty mapping, replaces."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        out[k] = _merge(out[k], v) if v and isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
 

@@ -55,7 +55,8 @@ def input_shape(cfg: Config) -> tuple[int, int]:
 
 def build_model(cfg: Config, num_classes: int) -> nn.Module:
     torch.manual_seed(cfg.seed)  # same seed -> same initial weights
-    return create_model(cfg.model.name, num_classes=num_classes, weights=cfg.model.weights, **cfg.model.kwargs)
+    return create_model(cfg.model.name, num_classes=num_classes, weights=cfg.model.weights,
+                        input_size=input_shape(cfg)[0], weights_partial=cfg.model.weights_partial, **cfg.model.kwargs)
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

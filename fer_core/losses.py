@@ -51,3 +51,38 @@ class Criterion:
             terms[name] = LOSS_TERMS[name](output, target, inputs).float()
             total = total + weight * terms[name]
         return {"loss": total, **terms}
+
+
+@register_term("rec")
+def reconstruction_l1(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Shen & Li, eq. 3: L_rec = ||p - p'||_1, the input image p against the reconstruction p'
+    (mean absolute error per pixel, on the normalised model input)."""
+    return F.l1_loss(output["reconstruction"].float(), inputs.float())
+
+
+@register_term("margin")
+def margin_bce(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Shen & Li, eq. 4: L_margin, a binary cross-entropy between targets p_i and mapping
+    weights e_i.
+
+    Interpretation (the paper defines neither symbol beyond the equation): p_i is the one-hot
+    label of class i and e_i = sigma(z_i) is the sigmoid of the class-i logit, the weight with
+    which the features map to emotion i. Unlike the softmax cross-entropy, each class is pushed
+    towards 1 (target) or 0 (every other class) on its own, which widens the margin between the
+    target logit and each of the others. Mean over classes and images.
+    """
+    logits = output["logits"].float()
+    p = F.one_hot(target, logits.shape[1]).float()
+    return F.binary_cross_entropy_with_logits(logits, p)
+
+
+@register_term("sr_l1")
+def sr_l1(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Qin's SR comparison: L1 between the super-resolved image and the high-resolution one."""
+    return F.l1_loss(output["sr"].float(), output["hr"].float())
+
+
+@register_term("sr_l2")
+def sr_l2(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Qin's SR comparison: L2 (mean squared error) between the super-resolved and high-resolution image."""
+    return F.mse_loss(output["sr"].float(), output["hr"].float())

@@ -61,3 +61,9 @@ def test_run_name_names_the_resolved_source(tmp_path):
     assert load_config(None).run_name == "simple_cnn-synthetic-s0"  # auto without data -> synthetic
     assert load_config(None, ["run=mine"]).run_name == "mine"
     assert isinstance(Path(load_config(None).output.results_dir), Path)
+
+
+def test_an_empty_mapping_replaces_instead_of_merging(tmp_path):
+    (tmp_path / "a.yaml").write_text("model: {kwargs: {width: 8}}\n")
+    assert load_config(tmp_path / "a.yaml", ["model.kwargs.dropout=0.1"]).model.kwargs == {"width": 8, "dropout": 0.1}
+    assert load_config(tmp_path / "a.yaml", ["model.kwargs={}"]).model.kwargs == {}

@@ -6,6 +6,8 @@ input_size`` made from the grey 48x48 faces, and returns class logits, or a dict
 """
 from __future__ import annotations
 
+import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -44,27 +46,66 @@ def get_spec(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
-def create_model(name: str, num_classes: int = 7, weights: str | Path | None = None, **kwargs) -> nn.Module:
-    """Build a registered model; ``weights`` is a local state-dict file to start from."""
-    model = get_spec(name).build(num_classes=num_classes, **kwargs)
+def create_model(name: str, num_classes: int = 7, weights: str | Path | None = None, *,
+                 input_size: int | None = None, weights_partial: bool = False, **kwargs) -> nn.Module:
+    """Build a registered model; ``weights`` is a local state-dict file to start from.
+    ``input_size`` reaches the builders whose head depends on it (and is ignored by the rest)."""
+    spec = get_spec(name)
+    if "input_size" in inspect.signature(spec.build).parameters:
+        kwargs.setdefault("input_size", input_size or spec.input_size)
+    try:
+        model = spec.build(num_classes=num_classes, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"model.kwargs do not fit {name!r}: {e}") from None
     if weights:
-        load_weights(model, weights)
+        load_weights(model, weights, partial=weights_partial)
     return model
 
 
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a local state dict (``torch.load(weights_only=True)``); keys must fit exactly."""
+def count_parameters(model: nn.Module) -> int:
+    """Trainable and frozen parameters, each shared tensor counted once."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _listing(keys: list[str]) -> str:
+    return f"{keys[:20]}{f' ... ({len(keys)} in all)' if len(keys) > 20 else ''}"
+
+
+def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> list[str]:
+    """Load a local state dict with ``torch.load(weights_only=True)``.
+
+    By default every key must fit: otherwise the error lists the missing, unexpected and
+    wrongly shaped keys. ``partial=True`` (``model.weights_partial``) loads the keys whose names
+    and shapes fit, e.g. an ImageNet backbone under a new head, warns with what was left out, and
+    returns the names of the model's parameters that were not loaded.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} (model.weights) does not exist.")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]  # one of our own checkpoints
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"Weights file {path} does not fit the model: missing keys {result.missing_keys[:20]}"
-                         f"{' ...' if len(result.missing_keys) > 20 else ''}; unexpected keys "
-                         f"{result.unexpected_keys[:20]}{' ...' if len(result.unexpected_keys) > 20 else ''}.")
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # one of the engine's own checkpoints
+    own = model.state_dict()
+    shape = [k for k in state if k in own and state[k].shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if partial:
+        fitting = {k: v for k, v in state.items() if k in own and k not in shape}
+        if not fitting:
+            raise ValueError(f"Weights file {path}: no key fits the model (unexpected keys {_listing(unexpected)}).")
+        model.load_state_dict(fitting, strict=False)
+        left = [k for k in own if k not in fitting]
+        if left:
+            warnings.warn(f"{path}: loaded {len(fitting)} of {len(own)} tensors; not loaded (trained from scratch): "
+                          f"{_listing(left)}", stacklevel=2)
+        return left
+    if missing or unexpected or shape:
+        raise ValueError(f"Weights file {path} does not fit the model: missing keys {_listing(missing)}; "
+                         f"unexpected keys {_listing(unexpected)}; wrong shapes {_listing(shape)}. "
+                         f"To load only what fits (e.g. an ImageNet backbone), set model.weights_partial: true.")
+    model.load_state_dict(state)
+    return []
 
 
-from . import simple_cnn  # noqa: E402,F401  (registers its models)
+# each import registers that file's models
+from . import baselines, improved_resnet50, resmasking, rmrn, simple_cnn, stn_sr, xception_separable  # noqa: E402,F401
