@@ -36,8 +36,8 @@ def bench_data(data_dir: str | None) -> None:
 
 
 def bench_models(names: list[str] | None, batch: int, steps: int, out: str, size: int | None) -> None:
-    """Parameters, forward FLOPs at the input size (torch's FlopCounterMode: multiply-adds x 2)
-    and training throughput (forward + backward + SGD step) on this machine, one row per model."""
+    """Parameters, forward FLOPs at the input size (torch's FlopCounterMode counts a multiply-add
+    as 2 FLOPs; the GMAC column is the unit most papers' "FLOPs" tables use) and training throughput (forward + backward + SGD step) on this machine, one row per model."""
     import platform
 
     import pandas as pd
@@ -79,6 +79,7 @@ def bench_models(names: list[str] | None, batch: int, steps: int, out: str, size
         rows.append({"model": name, "paper": spec.paper, "input": f"{spec.in_channels}x{s}x{s}",
                      "parameters_M": round(count_parameters(model) / 1e6, 3),
                      "gflops_per_image": round(counter.get_total_flops() / 1e9, 3),
+                     "gmacs_per_image": round(counter.get_total_flops() / 2e9, 3),  # what papers call "FLOPs"
                      f"train_images_per_s_{device}": round(ips, 1)})
         print(f"{name:20s} {rows[-1]['input']:>10s} {rows[-1]['parameters_M']:9.2f}M "
               f"{rows[-1]['gflops_per_image']:9.2f} GFLOP {ips:9.1f} img/s", flush=True)

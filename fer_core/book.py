@@ -99,7 +99,9 @@ def build(book: Path = BOOK) -> Path:
     static.mkdir(exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
     jb = Path(sys.executable).parent / "jupyter-book"
-    subprocess.run([str(jb), "build", str(book)], check=True)
+    if subprocess.run([str(jb), "build", str(book)]).returncode != 0:
+        raise SystemExit(f"error: jupyter-book could not build {book} (its messages are above); the executed "
+                         f"notebooks are in {EXECUTED}.")
     index = book / "_build" / "html" / "index.html"
     if not index.is_file():
         raise SystemExit(f"error: jupyter-book finished but {index} is missing")

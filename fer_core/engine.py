@@ -179,7 +179,8 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     sched = build_scheduler(cfg, opt)
     criterion = Criterion(cfg.loss)
 
-    state = {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed": 0.0}
+    state = {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed": 0.0,
+             "stopped_early": False}
     if resuming:
         ckpt = torch.load(paths.checkpoints / "last.pt", map_location=setup.device, weights_only=True)
         model.load_state_dict(ckpt["model"])
@@ -188,7 +189,6 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
             sched.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
         t0 -= state["elapsed"]
-    paths.results.mkdir(parents=True, exist_ok=True)
 
     images = _images_tensor(train_set, setup.device)
     targets = torch.from_numpy(train_set.targets).to(setup.device)
@@ -197,12 +197,14 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     epochs = _progress(range(state["epoch"], cfg.train.epochs), show, desc=cfg.run_name, unit="epoch",
                        initial=state["epoch"], total=cfg.train.epochs)
     for epoch in epochs:
+        if state["stopped_early"]:  # a run killed after early stopping resumes straight to the test
+            break
         model.train()
         g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
         torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout and any other global randomness
         perm = torch.randperm(n, generator=g)
-        sums = dict.fromkeys(criterion.names, 0.0)
-        correct = 0
+        sums = {k: torch.zeros((), device=setup.device) for k in criterion.names}  # on-device: no sync per step
+        correct = torch.zeros((), device=setup.device, dtype=torch.long)
         steps = list(perm.split(bs))
         if len(steps) > 1 and len(steps[-1]) == 1:
             steps.pop()  # BatchNorm cannot train on a batch of one image
@@ -217,16 +219,16 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
             terms["loss"].backward()
             opt.step()
             for k, v in terms.items():
-                sums[k] += float(v.detach()) * len(idx)
-            correct += int((logits_of(out).argmax(1) == y).sum())
+                sums[k] += v.detach() * len(idx)
+            correct += (logits_of(out).argmax(1) == y).sum()
         seen = sum(len(i) for i in steps)
         val_probs = predict(model, val_set, setup, cfg.train.eval_batch_size)
         val_y = val_set.targets
         val_acc = float((val_probs.argmax(1) == val_y).mean())
         val_loss = float(-np.log(np.clip(val_probs[np.arange(len(val_y)), val_y], 1e-12, 1)).mean())
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
-               **{f"train_{k}": v / seen for k, v in sums.items()},
-               "train_acc": correct / seen, "val_loss": val_loss, "val_acc": val_acc}
+               **{f"train_{k}": float(v) / seen for k, v in sums.items()},
+               "train_acc": int(correct) / seen, "val_loss": val_loss, "val_acc": val_acc}
         if sched is not None:
             sched.step(val_acc) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
         state["history"].append(row)
@@ -237,16 +239,17 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         state["elapsed"] = time.perf_counter() - t0
+        patience = cfg.train.early_stopping
+        state["stopped_early"] = patience is not None and state["bad_epochs"] >= patience
         _save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                "scheduler": sched.state_dict() if sched is not None else None, "state": state},
               paths.checkpoints / "last.pt")
         if show and hasattr(epochs, "set_postfix"):
             epochs.set_postfix(train_loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
-        patience = cfg.train.early_stopping
-        if patience is not None and state["bad_epochs"] >= patience:
-            break
         if stop_after is not None and epoch + 1 >= stop_after:
-            return None
+            return None  # as if killed right after this epoch's checkpoint
+        if state["stopped_early"]:
+            break
 
     # test once, with the weights of the best validation epoch
     best = torch.load(paths.checkpoints / "best.pt", map_location=setup.device, weights_only=True)

@@ -106,3 +106,21 @@ def banner(data) -> None:
     else:
         display(Markdown(f"> Data: **{data.source}** from `{data.location}`, fingerprint `{data.fingerprint}`, "
                          f"{len(data)} images in the splits used here."))
+
+
+def model_table(bench_csv=None) -> pd.DataFrame:
+    """Every registered model with its parameters and input, joined with the benchmark's
+    measured FLOPs and CPU/GPU throughput when ``bench_csv`` exists."""
+    from pathlib import Path
+
+    from .models import REGISTRY, count_parameters, create_model
+
+    rows = [{"model": n, "paper": s.paper, "input": f"{s.in_channels}x{s.input_size}x{s.input_size}",
+             "parameters (M)": round(count_parameters(create_model(n)) / 1e6, 2), "what it is": s.summary}
+            for n, s in sorted(REGISTRY.items())]
+    df = pd.DataFrame(rows).set_index("model")
+    if bench_csv is not None and Path(bench_csv).is_file():
+        bench = pd.read_csv(bench_csv).set_index("model")
+        keep = [c for c in bench.columns if c.startswith(("gmacs", "train_images"))]
+        df = df.join(bench[keep])
+    return df

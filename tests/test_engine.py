@@ -188,11 +188,19 @@ def test_early_stopping_on_validation_accuracy(tiny_cfg):
     rec = train(tiny_cfg("run=early", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
                          "eval.tta=false"))
     assert rec.metrics["epochs_run"] == 3 and len(rec.history) == 3 and rec.metrics["selected_epoch"] == 1
+    # killed right after the epoch that triggered early stopping: resuming goes straight to the test
+    cfg = tiny_cfg("run=early-killed", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
+                   "eval.tta=false")
+    assert train(cfg, stop_after=3) is None
+    resumed = train(cfg, resume=True)
+    assert resumed.metrics["epochs_run"] == 3 and resumed.metrics["accuracy"] == rec.metrics["accuracy"]
 
 
 def test_unknown_loss_term_is_a_config_error(tiny_cfg):
-    with pytest.raises(ConfigError, match=r"loss\.weights: unknown term\(s\) \['rec'\]"):
-        train(tiny_cfg("run=bad", "loss.weights={rec: 1.0}"))
+    with pytest.raises(ConfigError, match=r"loss\.weights: unknown term\(s\) \['focal'\]; known terms: \[.*'rec'"):
+        train(tiny_cfg("run=bad", "loss.weights={focal: 1.0}"))
+    with pytest.raises(ConfigError, match=r"loss\.weights\.rec: the model returns only logits"):
+        train(tiny_cfg("run=bad2", "loss.weights={rec: 1.0}"))
 
 
 def test_train_command(tiny_cfg, tmp_path, capsys):

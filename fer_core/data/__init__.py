@@ -142,7 +142,7 @@ def load(
         if not (a["split"] == s).any():
             raise DataError(f"The {s!r} split of {path} is empty: check that the files of every split are there.")
     kw = dict(images=a["images"], labels=a["labels"], split=a["split"], source=source,
-              fingerprint=str(a["fingerprint"]), files=a["files"], location=str(path))
+              fingerprint=str(a["fingerprint"]), files=a["files"], location=str(path.resolve()))
     if source == "ckplus":
         data = FERData(classes=CKPLUS_CLASSES, subject=a["subject"],
                        fold=subject_folds(a["labels"], a["subject"], n_folds, fold_seed), **kw)
