@@ -1,6 +1,7 @@
 # The FER study book. Two commands do everything (see README.md):
 #   make book   set up .venv, run every notebook (profile smoke), build the HTML book
 #   make test   set up .venv, run the whole test suite (what CI runs)
+#   make lab    JupyterLab on notebooks/ with the project's environment
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -9,10 +10,10 @@ JOBS    ?= 1
 PAPERS  ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test book notebooks html clean help
+.PHONY: setup test book notebooks html lab clean help
 
 help:
-	@sed -n '2,3p' Makefile
+	@sed -n '2,4p' Makefile
 
 setup: $(VENV)/.installed
 
@@ -33,6 +34,9 @@ notebooks: setup
 
 html: setup
 	$(BIN)/python -m fer_core.book build
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
 	rm -rf book/_build book/executed build

@@ -96,13 +96,19 @@ def per_class_table(metrics: dict) -> pd.DataFrame:
 
 
 def banner(data) -> None:
-    """The line that opens every chapter's results: which data, and the synthetic warning."""
+    """The line that opens every chapter's results: which data, and the synthetic warning.
+    ``data``: a FERData, or the name of the source the chapter's runs used."""
     from IPython.display import Markdown, display
 
-    if data.synthetic:
-        display(Markdown(f"> **⚠ {data.note}.** No data directory was configured (`FER_DATA_DIR` or "
+    from .data import SYNTHETIC_NOTE
+
+    source = data if isinstance(data, str) else data.source
+    if source == "synthetic":
+        display(Markdown(f"> **⚠ {SYNTHETIC_NOTE}.** No data directory was configured (`FER_DATA_DIR` or "
                          f"`data_dir`), so this chapter ran on the book's embedded synthetic faces. "
                          f"Its numbers show that the code runs, not what the paper's model achieves."))
+    elif isinstance(data, str):
+        display(Markdown(f"> Data: **{source}** (each run's provenance names its location and fingerprint)."))
     else:
         display(Markdown(f"> Data: **{data.source}** from `{data.location}`, fingerprint `{data.fingerprint}`, "
                          f"{len(data)} images in the splits used here."))
@@ -124,3 +130,18 @@ def model_table(bench_csv=None) -> pd.DataFrame:
         keep = [c for c in bench.columns if c.startswith(("gmacs", "train_images"))]
         df = df.join(bench[keep])
     return df
+
+
+def claims_bar(table: pd.DataFrame, paper_col: str, ours_col: str, title: str, note: str | None = None) -> go.Figure:
+    """The paper's values beside ours (bars); rows not run or not transcribed are left out."""
+    def num(v):
+        try:
+            return float(str(v).split()[0])
+        except ValueError:
+            return None
+    df = pd.DataFrame({"model": table.index, "paper": [num(v) for v in table[paper_col]],
+                       "ours": [num(v) for v in table[ours_col]]})
+    long = df.melt(id_vars="model", value_vars=["paper", "ours"], var_name="source", value_name="value").dropna()
+    fig = px.bar(long, x="model", y="value", color="source", barmode="group", labels={"value": "%"})
+    fig.update_layout(title=_title(title, note), height=420)
+    return fig

@@ -1,0 +1,185 @@
+"""A paper's experiments: its recipe, its table's rows, and runs through the one engine.
+
+``params/papers/<paper>.yaml`` holds
+
+- ``recipe``: the paper's training recipe, a config fragment used as written in the ``paper``
+  profile (where the paper is silent: the authors' code or the closest standard choice, named
+  in a comment and in the chapter);
+- ``quick``: what the CPU profiles (``smoke``, ``test``) cut from it;
+- ``rows``: one entry per row of the paper's table (``model``, optional ``variant`` name,
+  ``kwargs``, ``loss`` weights, ``input_size`` and ``quick_input_size``);
+- ``profiles``: per CPU profile, the ``rows`` it runs and a ``set`` fragment of its own (the
+  ``paper`` profile runs every row with the recipe alone).
+
+A config is built as: ``params/<profile>.yaml`` <- recipe <- quick and the profile's ``set``
+(CPU profiles) <- the row <- the caller's overrides. The recipe's dataset is used when data is configured (``data_dir`` or
+``FER_DATA_DIR``); with none, the synthetic set stands in, and every output says so.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import ledger
+from .claims import claim
+from .config import Config, ConfigError, _merge, load_config, read_params
+from .engine import load_data, run
+from .paths import ROOT, params_file
+
+PAPERS_DIR = ROOT / "params" / "papers"
+_ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    paper: str
+    recipe: dict
+    quick: dict
+    rows: list[dict]
+    profiles: dict[str, dict] = field(default_factory=dict)
+
+    def variants(self) -> list[str]:
+        return [variant_of(r) for r in self.rows]
+
+    def row(self, variant: str) -> dict:
+        for r in self.rows:
+            if variant_of(r) == variant:
+                return r
+        raise KeyError(f"{self.paper} has no row {variant!r}; rows: {self.variants()}")
+
+    def selected(self, profile: str, only: list[str] | None = None) -> list[str]:
+        """The rows a profile runs: all in ``paper``, the profile's list otherwise."""
+        chosen = self.variants() if profile == "paper" or profile not in self.profiles else \
+            self.profiles[profile]["rows"]
+        if only:
+            unknown = [v for v in only if v not in self.variants()]
+            if unknown:
+                raise KeyError(f"{self.paper} has no row(s) {unknown}; rows: {self.variants()}")
+            chosen = [v for v in chosen if v in only] if profile != "paper" else list(only)
+        return chosen
+
+
+def variant_of(row: dict) -> str:
+    return row.get("variant") or row["model"]
+
+
+def read_plan(paper: str) -> Plan:
+    path = PAPERS_DIR / f"{paper}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PAPERS_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"No plan for paper {paper!r}: {path} does not exist. Plans: {known}.")
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = set(raw) - {"paper", "recipe", "quick", "rows", "profiles"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}.")
+    for i, row in enumerate(raw.get("rows", [])):
+        bad = set(row) - _ROW_KEYS
+        if bad or "model" not in row:
+            raise ConfigError(f"{path}: rows[{i}] has unknown key(s) {sorted(bad)} or no model; "
+                              f"keys are {sorted(_ROW_KEYS)}.")
+    plan = Plan(raw.get("paper", paper), raw.get("recipe", {}), raw.get("quick", {}), raw.get("rows", []),
+                raw.get("profiles", {}))
+    for prof, entry in plan.profiles.items():
+        if not isinstance(entry, dict) or set(entry) - {"rows", "set"} or "rows" not in entry:
+            raise ConfigError(f"{path}: profiles.{prof} must be a mapping with 'rows' (and optionally 'set').")
+        missing = [v for v in entry["rows"] if v not in plan.variants()]
+        if missing:
+            raise ConfigError(f"{path}: profiles.{prof} names unknown row(s) {missing}.")
+    return plan
+
+
+def data_configured(data_dir: str | None) -> bool:
+    return bool(data_dir or os.environ.get("FER_DATA_DIR"))
+
+
+def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_dir: str | None = None,
+               overrides: list[str] = (), fold: int | None = None) -> Config:
+    """The resolved config of one row of a paper's table in one profile."""
+    row = plan.row(variant)
+    raw = _merge(read_params(params_file(profile)), plan.recipe)
+    quick = profile != "paper"
+    if quick:
+        raw = _merge(_merge(raw, plan.quick), plan.profiles.get(profile, {}).get("set", {}))
+    dataset = row.get("dataset") or raw.get("data", {}).get("source", "fer2013")
+    source = dataset if data_configured(data_dir) else "synthetic"
+    size = row.get("quick_input_size") if quick and row.get("quick_input_size") else \
+        (row.get("input_size") if not quick else None)
+    row_cfg: dict = {"experiment": plan.paper, "seed": seed,
+                     "data": {"source": source, **({"dir": str(data_dir)} if data_dir else {})},
+                     "model": {"name": row["model"], "kwargs": row.get("kwargs", {})},
+                     "loss": {"weights": row.get("loss", {})}}
+    if size:
+        row_cfg["model"]["input_size"] = size
+    if fold is not None:
+        row_cfg["data"]["fold"] = fold
+    raw = _merge(raw, row_cfg)
+    fold_tag = f"-fold{fold}" if fold is not None and source == "ckplus" else ""
+    raw["run"] = f"{variant}-{source}{fold_tag}-s{seed}"
+    return load_config(raw, list(overrides))
+
+
+def run_paper(paper: str, profile: str = "smoke", *, seeds: int | list[int] = 1, data_dir: str | None = None,
+              overrides: list[str] = (), only: list[str] | None = None, reuse: bool = True,
+              folds: list[int] | None = None) -> pd.DataFrame:
+    """Run (or reuse) every row the profile selects, for each seed (and CK+ fold); returns their
+    ledger rows. Each finished run is appended to ``<results_dir>/ledger.csv``."""
+    plan = read_plan(paper)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    rows = []
+    for variant in plan.selected(profile, only):
+        for seed in seed_list:
+            for fold in folds or [None]:
+                cfg = config_for(plan, variant, profile, seed=seed, data_dir=data_dir, overrides=overrides, fold=fold)
+                if not reuse:
+                    cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})})
+                record = run(cfg, reuse=reuse, data=load_data(cfg))
+                row = ledger.row_of(record, paper=paper, variant=variant, profile=profile)
+                ledger.append(cfg.output.results_dir, row)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=ledger.COLUMNS)
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float, int]:
+    v = values.dropna().astype(float) * 100
+    return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)) if len(v) else \
+        (float("nan"), float("nan"), 0)
+
+
+def fmt(mean: float, std: float, n: int) -> str:
+    if n == 0 or np.isnan(mean):
+        return "not run in this profile"
+    return f"{mean:.2f}" + (f" ± {std:.2f}" if n > 1 else "") + (f" (n={n})" if n > 1 else "")
+
+
+def claims_table(paper: str, results: pd.DataFrame, *, metric: str = "accuracy", ours: str = "accuracy",
+                 dataset: str | None = None, extra: dict[str, str] | None = None) -> pd.DataFrame:
+    """The paper's table beside ours: one row per row of the paper, with the paper's value (from
+    ``book/claims.csv``), ours (mean ± std over seeds/folds, in %), and the difference.
+    A row this profile did not run says so; a value the claims file lacks says "not transcribed"."""
+    plan = read_plan(paper)
+    out = []
+    for variant in plan.variants():
+        mine = results[results["variant"] == variant] if len(results) else results
+        paper_value = claim(paper, variant, metric, dataset)
+        mean, std, n = _mean_std(mine[ours]) if len(mine) else (float("nan"), float("nan"), 0)
+        entry = {"model": variant,
+                 f"paper {metric} (%)": f"{paper_value:.2f}" if paper_value is not None else "not transcribed",
+                 f"ours {ours} (%)": fmt(mean, std, n),
+                 "difference (points)": f"{mean - paper_value:+.2f}" if paper_value is not None and n else "—"}
+        for label, column in (extra or {}).items():
+            entry[label] = fmt(*_mean_std(mine[column])) if len(mine) else "not run in this profile"
+        out.append(entry)
+    return pd.DataFrame(out).set_index("model")
+
+
+def default_profile(data_dir: str | None = None) -> str:
+    """What an interactive notebook runs by default: the ``paper`` profile on a GPU with data
+    configured, else the CPU ``smoke`` profile."""
+    import torch
+
+    return "paper" if torch.cuda.is_available() and data_configured(data_dir) else "smoke"

@@ -1,0 +1,88 @@
+"""The results ledger: one row per finished run, readable with pandas.
+
+``<results_dir>/ledger.csv`` (``results/ledger.csv`` for the paper profile, committed with the
+run records). A row names the paper, model, dataset, split or fold, seed and profile, the main
+metrics, the run record's path, and the provenance that decides reuse: the hash of the resolved
+config and the data fingerprint. Appends are serialised with a file lock, so notebooks running
+in parallel can share one ledger.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .paths import ROOT, project_path
+from .records import RunRecord
+
+LEDGER = "ledger.csv"
+COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "profile", "accuracy", "accuracy_tta",
+           "macro_precision", "macro_f1", "weighted_precision", "weighted_f1", "auc_macro", "best_val_acc",
+           "epochs_run", "wall_time_s", "device", "commit", "data_fingerprint", "config_hash", "record"]
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of a resolved config: the same settings always give the same hash."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ledger_path(results_dir: str | Path) -> Path:
+    return project_path(results_dir) / LEDGER
+
+
+def read_ledger(results_dir: str | Path) -> pd.DataFrame:
+    path = ledger_path(results_dir)
+    if not path.is_file():
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.read_csv(path, dtype={"fold": "Int64", "commit": str, "config_hash": str})
+
+
+def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict:
+    cfg, m, p = record.config, record.metrics, record.provenance
+    try:
+        rel = str(record.path.resolve().relative_to(ROOT))
+    except ValueError:
+        rel = str(record.path)
+    return {
+        "paper": paper, "model": cfg["model"]["name"], "variant": variant, "dataset": p["data"]["source"],
+        "split": m["split"], "fold": cfg["data"]["fold"] if p["data"]["source"] == "ckplus" else None,
+        "seed": cfg["seed"], "profile": profile, "accuracy": m["accuracy"],
+        "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None,
+        "macro_precision": m["macro"]["precision"], "macro_f1": m["macro"]["f1"],
+        "weighted_precision": m["weighted"]["precision"], "weighted_f1": m["weighted"]["f1"],
+        "auc_macro": m["auc_macro"], "best_val_acc": m["best_val_acc"], "epochs_run": m["epochs_run"],
+        "wall_time_s": p["wall_time_s"], "device": p.get("gpu", p["device"]), "commit": p["commit"],
+        "data_fingerprint": p["data"]["fingerprint"], "config_hash": config_hash(cfg), "record": rel,
+    }
+
+
+def append(results_dir: str | Path, row: dict) -> None:
+    """Add a row unless the same record is already in the ledger."""
+    path = ledger_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = read_ledger(results_dir)
+        if (existing["record"] == row["record"]).any():
+            return
+        pd.DataFrame([row], columns=COLUMNS).to_csv(path, mode="a", header=not path.is_file(), index=False)
+
+
+def find(results_dir: str | Path, config: dict, fingerprint: str) -> Path | None:
+    """The record of a finished run with this resolved config on this data, if the ledger has one."""
+    df = read_ledger(results_dir)
+    hit = df[(df["config_hash"] == config_hash(config)) & (df["data_fingerprint"] == fingerprint)]
+    for rec in hit["record"]:
+        path = ROOT / rec if not Path(rec).is_absolute() else Path(rec)
+        if (path / "metrics.json").is_file():
+            return path
+    return None
+
+
+def record(path: str | Path) -> RunRecord:
+    """The run record a ledger row points to (paths are relative to the project root)."""
+    path = Path(path)
+    return RunRecord.read(path if path.is_absolute() else ROOT / path)

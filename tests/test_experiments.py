@@ -1,0 +1,111 @@
+import pandas as pd
+import pytest
+
+from fer_core import ledger
+from fer_core.claims import CLAIMS_FILE, claim, read_claims
+from fer_core.config import ConfigError
+from fer_core.experiments import PAPERS_DIR, claims_table, config_for, read_plan, run_paper
+from fer_core.models import REGISTRY
+
+
+# -- claims -------------------------------------------------------------------------------------
+def test_claims_file_is_valid_and_names_registered_models():
+    df = read_claims()
+    assert len(df) > 20 and df["value"].dtype == float and (df["source"].str.len() > 0).all()
+    extra = {"resmaskingnet_ensemble7", "rmrn"}  # rows without a model of their own here
+    assert set(df["model"]) - set(REGISTRY) <= extra
+
+
+def test_claims_of_the_issue_are_there():
+    assert claim("pham", "resmaskingnet", dataset="fer2013") == 74.14
+    assert claim("du", "improved_resnet50") == 57.31 and claim("du", "resnet50") == 44.00
+    assert claim("shen_li", "rmrn", "precision") == 75.98 and claim("shen_li", "rmrn", "f1") == 72.78
+    assert claim("yu", "xception_separable", dataset="ckplus") == 95.1
+    assert claim("pham", "vgg19", "f1") is None  # not transcribed -> None, never a guess
+
+
+def test_a_bad_claims_file_names_the_line(tmp_path):
+    bad = tmp_path / "claims.csv"
+    text = CLAIMS_FILE.read_text().splitlines()
+    bad.write_text("\n".join(text[:3] + [text[3].replace("71.97", "about 72")]) + "\n")
+    with pytest.raises(ValueError, match=r"line 4: value 'about 72' is not a number"):
+        read_claims(bad)
+
+
+# -- plans --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("paper", sorted(p.stem for p in PAPERS_DIR.glob("*.yaml")))
+def test_every_plan_builds_a_valid_config_for_every_row_and_profile(paper):
+    plan = read_plan(paper)
+    for variant in plan.variants():
+        assert plan.row(variant)["model"] in REGISTRY
+        for profile in ("paper", "smoke", "test"):
+            cfg = config_for(plan, variant, profile, data_dir="/data")
+            assert cfg.model.name == plan.row(variant)["model"] and cfg.experiment == plan.paper
+    for profile, entry in plan.profiles.items():
+        assert set(entry["rows"]) <= set(plan.variants())
+
+
+def test_paper_profile_uses_the_recipe_and_cpu_profiles_cut_it():
+    plan = read_plan("pham")
+    paper = config_for(plan, "resmaskingnet", "paper", data_dir="/data")
+    assert (paper.data.source, paper.model.input_size, paper.train.epochs) == ("fer2013", 224, 50)
+    assert paper.train.optimizer.name == "radam" and paper.output.results_dir == "results"
+    smoke = config_for(plan, "resmaskingnet", "smoke")
+    assert smoke.data.source == "synthetic"  # no data configured
+    assert smoke.train.optimizer.name == "radam" and smoke.train.epochs < paper.train.epochs
+    assert smoke.output.results_dir.startswith("build/")
+    assert config_for(plan, "inception_v3", "paper", data_dir="/d").model.input_size == 299
+
+
+def test_plan_errors_name_the_problem(tmp_path, monkeypatch):
+    monkeypatch.setattr("fer_core.experiments.PAPERS_DIR", tmp_path)
+    (tmp_path / "x.yaml").write_text("rows:\n  - {model: resnet18, colour: red}\n")
+    with pytest.raises(ConfigError, match=r"rows\[0\] has unknown key\(s\) \['colour'\]"):
+        read_plan("x")
+    (tmp_path / "y.yaml").write_text("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [vgg]}}\n")
+    with pytest.raises(ConfigError, match=r"profiles\.smoke names unknown row\(s\) \['vgg'\]"):
+        read_plan("y")
+    with pytest.raises(FileNotFoundError, match="No plan for paper 'nope'"):
+        read_plan("nope")
+
+
+# -- runs, ledger and the claims table ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def pham_test_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pham")
+    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp / 'r'}",
+            f"output.checkpoint_dir={tmp / 'c'}", "data.synthetic_size=[140, 70, 70]", "data.subset=null",
+            "eval.tta=false"]
+    return tmp, sets, run_paper("pham", "test", overrides=sets)
+
+
+def test_run_paper_appends_the_ledger_and_reuses(pham_test_run):
+    tmp, sets, first = pham_test_run
+    assert list(first["variant"]) == read_plan("pham").profiles["test"]["rows"]
+    book = ledger.read_ledger(tmp / "r")
+    assert len(book) == len(first) and (book["dataset"] == "synthetic").all()
+    assert book["config_hash"].str.len().eq(16).all() and book["data_fingerprint"].str.startswith("synthetic").all()
+    again = run_paper("pham", "test", overrides=sets)  # same config and data: read back, not retrained
+    assert again["record"].tolist() == first["record"].tolist()
+    assert again["wall_time_s"].tolist() == first["wall_time_s"].tolist()
+    assert len(ledger.read_ledger(tmp / "r")) == len(first)  # no duplicate rows
+
+
+def test_claims_table_marks_rows_not_run(pham_test_run):
+    _, _, results = pham_test_run
+    table = claims_table("pham", results, dataset="fer2013")
+    assert list(table.index) == read_plan("pham").variants()
+    assert table.loc["vgg19", "ours accuracy (%)"] == "not run in this profile"
+    assert table.loc["vgg19", "paper accuracy (%)"] == "70.80" and table.loc["vgg19", "difference (points)"] == "—"
+    ran = table.loc["resnet34"]
+    ours = results.loc[results["variant"] == "resnet34", "accuracy"].iloc[0] * 100
+    assert ran["ours accuracy (%)"] == f"{ours:.2f}"
+    assert ran["difference (points)"] == f"{ours - 72.42:+.2f}"
+
+
+def test_ledger_rows_are_deduplicated_by_record(tmp_path):
+    row = {c: None for c in ledger.COLUMNS} | {"record": "results/x/y", "paper": "pham"}
+    ledger.append(tmp_path, row)
+    ledger.append(tmp_path, row)
+    assert len(ledger.read_ledger(tmp_path)) == 1
+    assert isinstance(ledger.read_ledger(tmp_path / "none"), pd.DataFrame)
