@@ -118,9 +118,12 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
     if fold is not None:
         row_cfg["data"]["fold"] = fold
     raw = _merge(raw, row_cfg)
+    cfg = load_config(raw, list(overrides))
+    # the run's name carries a hash of its settings: a changed recipe gets a record of its own
+    # instead of colliding with (and never overwriting) the finished run of the old one
     fold_tag = f"-fold{fold}" if fold is not None and source == "ckplus" else ""
-    raw["run"] = f"{variant}-{source}{fold_tag}-s{seed}"
-    return load_config(raw, list(overrides))
+    digest = ledger.config_hash(cfg.to_dict())[:8]
+    return cfg.model_copy(update={"run": f"{variant}-{source}{fold_tag}-s{seed}-{digest}"})
 
 
 def run_paper(paper: str, profile: str = "smoke", *, seeds: int | list[int] = 1, data_dir: str | None = None,

@@ -20,6 +20,7 @@ from .records import RunRecord
 
 LEDGER = "ledger.csv"
 COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "profile", "accuracy", "accuracy_tta",
+           "cross_entropy",
            "macro_precision", "macro_f1", "weighted_precision", "weighted_f1", "auc_macro", "best_val_acc",
            "epochs_run", "wall_time_s", "device", "commit", "data_fingerprint", "config_hash", "record"]
 
@@ -37,7 +38,11 @@ def read_ledger(results_dir: str | Path) -> pd.DataFrame:
     path = ledger_path(results_dir)
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    return pd.read_csv(path, dtype={"fold": "Int64", "commit": str, "config_hash": str})
+    try:
+        return pd.read_csv(path, dtype={"fold": "Int64", "commit": str, "config_hash": str})
+    except (pd.errors.ParserError, ValueError) as e:
+        raise ValueError(f"Ledger {path} cannot be read ({e}). Fix or move the file aside; it is an index "
+                         f"of the run records under {path.parent}, which are not affected.") from None
 
 
 def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict:
@@ -50,7 +55,7 @@ def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict
         "paper": paper, "model": cfg["model"]["name"], "variant": variant, "dataset": p["data"]["source"],
         "split": m["split"], "fold": cfg["data"]["fold"] if p["data"]["source"] == "ckplus" else None,
         "seed": cfg["seed"], "profile": profile, "accuracy": m["accuracy"],
-        "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None,
+        "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None, "cross_entropy": m["cross_entropy"],
         "macro_precision": m["macro"]["precision"], "macro_f1": m["macro"]["f1"],
         "weighted_precision": m["weighted"]["precision"], "weighted_f1": m["weighted"]["f1"],
         "auc_macro": m["auc_macro"], "best_val_acc": m["best_val_acc"], "epochs_run": m["epochs_run"],
@@ -60,7 +65,8 @@ def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict
 
 
 def append(results_dir: str | Path, row: dict) -> None:
-    """Add a row unless the same record is already in the ledger."""
+    """Add a row unless the same record is already in the ledger. A ledger written with an older
+    set of columns is first rewritten with the current ones (its rows kept, new columns empty)."""
     path = ledger_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
@@ -68,7 +74,15 @@ def append(results_dir: str | Path, row: dict) -> None:
         existing = read_ledger(results_dir)
         if (existing["record"] == row["record"]).any():
             return
-        pd.DataFrame([row], columns=COLUMNS).to_csv(path, mode="a", header=not path.is_file(), index=False)
+        if path.is_file() and list(existing.columns) != COLUMNS:
+            unknown = [c for c in existing.columns if c not in COLUMNS]
+            tmp = path.with_suffix(".tmp")
+            existing.reindex(columns=COLUMNS + unknown).to_csv(tmp, index=False)
+            tmp.replace(path)
+            header = COLUMNS + unknown
+        else:
+            header = COLUMNS
+        pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=not path.is_file(), index=False)
 
 
 def find(results_dir: str | Path, config: dict, fingerprint: str) -> Path | None:

@@ -109,3 +109,21 @@ def test_ledger_rows_are_deduplicated_by_record(tmp_path):
     ledger.append(tmp_path, row)
     assert len(ledger.read_ledger(tmp_path)) == 1
     assert isinstance(ledger.read_ledger(tmp_path / "none"), pd.DataFrame)
+
+
+def test_a_ledger_with_older_columns_is_migrated_not_corrupted(tmp_path):
+    old_columns = [c for c in ledger.COLUMNS if c != "cross_entropy"]
+    pd.DataFrame([{c: None for c in old_columns} | {"paper": "pham", "record": "results/old/run"}]).to_csv(
+        tmp_path / "ledger.csv", index=False)
+    ledger.append(tmp_path, {c: None for c in ledger.COLUMNS} | {"record": "results/new/run", "cross_entropy": 1.5})
+    book = ledger.read_ledger(tmp_path)
+    assert list(book.columns) == ledger.COLUMNS and book["record"].tolist() == ["results/old/run", "results/new/run"]
+    assert pd.isna(book.loc[0, "cross_entropy"]) and book.loc[1, "cross_entropy"] == 1.5
+
+
+def test_a_changed_recipe_gets_its_own_run_name():
+    plan = read_plan("pham")
+    a = config_for(plan, "resnet34", "smoke")
+    b = config_for(plan, "resnet34", "smoke", overrides=["train.epochs=3"])
+    assert a.run_name != b.run_name and a.run_name.startswith("resnet34-synthetic-s0-")
+    assert config_for(plan, "resnet34", "smoke").run_name == a.run_name  # deterministic
