@@ -53,15 +53,16 @@ class Plan:
         raise KeyError(f"{self.paper} has no row {variant!r}; rows: {self.variants()}")
 
     def selected(self, profile: str, only: list[str] | None = None) -> list[str]:
-        """The rows a profile runs: all in ``paper``, the profile's list otherwise."""
-        chosen = self.variants() if profile == "paper" or profile not in self.profiles else \
-            self.profiles[profile]["rows"]
+        """The rows to run: ``only`` when given (any profile), else every row in ``paper`` and the
+        profile's own list in a CPU profile."""
         if only:
             unknown = [v for v in only if v not in self.variants()]
             if unknown:
                 raise KeyError(f"{self.paper} has no row(s) {unknown}; rows: {self.variants()}")
-            chosen = [v for v in chosen if v in only] if profile != "paper" else list(only)
-        return chosen
+            return list(only)
+        if profile == "paper" or profile not in self.profiles:
+            return self.variants()
+        return list(self.profiles[profile]["rows"])
 
 
 def variant_of(row: dict) -> str:

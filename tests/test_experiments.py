@@ -127,3 +127,12 @@ def test_a_changed_recipe_gets_its_own_run_name():
     b = config_for(plan, "resnet34", "smoke", overrides=["train.epochs=3"])
     assert a.run_name != b.run_name and a.run_name.startswith("resnet34-synthetic-s0-")
     assert config_for(plan, "resnet34", "smoke").run_name == a.run_name  # deterministic
+
+
+def test_row_selection_by_profile_or_by_name():
+    plan = read_plan("pham")
+    assert plan.selected("paper") == plan.variants()
+    assert plan.selected("smoke") == ["resnet34", "resmaskingnet"]
+    assert plan.selected("smoke", ["vgg19"]) == ["vgg19"]  # an explicit list wins over the profile's
+    with pytest.raises(KeyError, match=r"no row\(s\) \['vgg16'\]"):
+        plan.selected("smoke", ["vgg16"])
