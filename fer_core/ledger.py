@@ -2,8 +2,9 @@
 
 ``<results_dir>/ledger.csv`` (``results/ledger.csv`` for the paper profile, committed with the
 run records). A row names the paper, model, dataset, split or fold, seed and profile, the main
-metrics, the run record's path, and the provenance that decides reuse: the hash of the resolved
-config and the data fingerprint. Appends are serialised with a file lock, so notebooks running
+metrics, the run record's path, and its provenance: the hash of the resolved config and the data
+fingerprint (a run with the same config on the same data is read back, not retrained: see
+``engine.run``). Appends are serialised with a file lock, so notebooks running
 in parallel can share one ledger.
 """
 from __future__ import annotations
@@ -83,17 +84,6 @@ def append(results_dir: str | Path, row: dict) -> None:
         else:
             header = COLUMNS
         pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=not path.is_file(), index=False)
-
-
-def find(results_dir: str | Path, config: dict, fingerprint: str) -> Path | None:
-    """The record of a finished run with this resolved config on this data, if the ledger has one."""
-    df = read_ledger(results_dir)
-    hit = df[(df["config_hash"] == config_hash(config)) & (df["data_fingerprint"] == fingerprint)]
-    for rec in hit["record"]:
-        path = ROOT / rec if not Path(rec).is_absolute() else Path(rec)
-        if (path / "metrics.json").is_file():
-            return path
-    return None
 
 
 def record(path: str | Path) -> RunRecord:

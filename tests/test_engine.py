@@ -10,7 +10,7 @@ from fer_core.cli import main as cli
 from fer_core.config import AugmentConfig, ConfigError
 from fer_core.engine import Setup, build_optimizer, build_scheduler, evaluate_run, load_data, run, train
 from fer_core.metrics import classification_metrics
-from fer_core.records import RunExistsError, RunPaths, RunRecord
+from fer_core.records import RunExistsError, RunPaths
 
 
 # -- augmentation and inputs ------------------------------------------------------------------
