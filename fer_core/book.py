@@ -1,6 +1,7 @@
 """Run the paper notebooks with papermill and build the HTML book.
 
-    python -m fer_core.book run --profile smoke [--papers 00,01] [--jobs 2] [--set key=value ...]
+    python -m fer_core.book run --profile smoke [--papers 00,01] [--seeds N] [--data-dir DIR] [--jobs 2]
+                                [--set key=value ...]
     python -m fer_core.book build
     python -m fer_core.book all --profile smoke      # what `make book` does
 
@@ -68,9 +69,16 @@ def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = Non
 
 
 def run(profile: str, papers: list[str] | None = None, jobs: int = 1, overrides: list[str] = (),
-        out_dir: Path = EXECUTED, folder: Path = NOTEBOOKS, timeout: int | None = None) -> list[Outcome]:
+        out_dir: Path = EXECUTED, folder: Path = NOTEBOOKS, timeout: int | None = None,
+        seeds: int | None = None, data_dir: str | None = None) -> list[Outcome]:
+    """Execute the notebooks; every one gets the parameters ``profile``, ``overrides`` and
+    ``progress=False``, and ``seeds`` / ``data_dir`` when given."""
     notebooks = discover(papers, folder)
     params = {"profile": profile, "overrides": list(overrides), "progress": False}
+    if seeds is not None:
+        params["seeds"] = seeds
+    if data_dir is not None:
+        params["data_dir"] = str(data_dir)
     print(f"Running {len(notebooks)} notebook(s) in profile {profile!r} with {jobs} job(s) -> {out_dir}", flush=True)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -116,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         s = sub.add_parser(name, help="execute the notebooks" + (" and build the book" if name == "all" else ""))
         s.add_argument("--profile", default="smoke", help="params/<profile>.yaml (smoke, paper, test)")
         s.add_argument("--papers", default=None, help="comma-separated notebook numbers, e.g. 01,03")
+        s.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the notebook's)")
+        s.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
         s.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
         s.add_argument("--timeout", type=int, default=None, help="seconds per cell")
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if args.command in ("run", "all"):
         papers = args.papers.split(",") if args.papers else None
-        outcomes = run(args.profile, papers, args.jobs, args.set, timeout=args.timeout)
+        outcomes = run(args.profile, papers, args.jobs, args.set, timeout=args.timeout, seeds=args.seeds,
+                       data_dir=args.data_dir)
         ok = all(o.ok for o in outcomes)
     if args.command in ("build", "all"):
         index = build()

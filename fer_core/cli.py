@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from .config import ConfigError
+from .data import SOURCES
 
 EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synthetic set is used."
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(fn=_cmd_evaluate)
 
     d = sub.add_parser("data", help="split sizes and per-class counts of a source", epilog=EPILOG)
-    d.add_argument("--source", default="auto", choices=["auto", "synthetic", "fer2013", "fer2013-csv", "ckplus"])
+    d.add_argument("--source", default="auto", choices=list(SOURCES))
     d.add_argument("--data-dir", default=None)
     d.add_argument("--folds", type=int, default=10, help="CK+ cross-validation folds")
     d.add_argument("--json", action="store_true")

@@ -35,10 +35,12 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: Literal["auto", "synthetic", "fer2013", "fer2013-csv", "ckplus"] = "auto"
+    source: Literal["auto", "synthetic", "fer2013", "fer2013-csv", "ckplus", "digits"] = "auto"
     dir: str | None = Field(None, description="data directory; default FER_DATA_DIR")
-    fold: int = Field(0, ge=0, description="CK+ cross-validation fold used as the test split")
+    fold: int = Field(0, ge=0, description="cross-validation fold used as the test split (the next one validates)")
     n_folds: int = Field(10, ge=2)
+    cv: bool | None = Field(None, description="subject-independent k-fold cross-validation; None: CK+ only "
+                                              "(true lets the synthetic set stand in for CK+)")
     with_contempt: bool = True
     strict_size: bool = False
     subset: dict[Literal["train", "val", "test"], int] | None = Field(
@@ -138,8 +140,12 @@ class Config(_Section):
         from .data import resolve  # 'auto' is named after the source it resolves to
 
         source = resolve(self.data.source, self.data.dir)[0]
-        fold = f"-fold{self.data.fold}" if source == "ckplus" else ""
+        fold = f"-fold{self.data.fold}" if self.cross_validated(source) else ""
         return f"{self.model.name}-{source}{fold}-s{self.seed}"
+
+    def cross_validated(self, source: str) -> bool:
+        """Whether this run is one fold of a cross-validation (CK+, or data.cv=true)."""
+        return self.data.cv if self.data.cv is not None else source == "ckplus"
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

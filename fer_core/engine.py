@@ -22,7 +22,7 @@ from torch import nn
 from . import data as fer_data
 from .augment import augment, tta_views, to_input
 from .config import Config, load_config
-from .losses import Criterion, logits_of
+from .losses import LOSS_TERMS, Criterion, logits_of
 from .metrics import classification_metrics, roc_curves
 from .models import create_model, get_spec
 from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance, write_record
@@ -32,7 +32,7 @@ from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenanc
 def load_data(cfg: Config) -> fer_data.FERData:
     """The data a config asks for: source, CK+ fold, class set and quick-profile subset."""
     d = cfg.data
-    data = fer_data.load(d.source, d.dir, n_folds=d.n_folds, with_contempt=d.with_contempt,
+    data = fer_data.load(d.source, d.dir, n_folds=d.n_folds, cv=d.cv, with_contempt=d.with_contempt,
                          strict_size=d.strict_size, synthetic_size=tuple(d.synthetic_size),
                          synthetic_seed=d.seed)
     if data.fold is not None:
@@ -133,6 +133,30 @@ def predict(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: 
             logits = torch.stack([logits_of(model(setup.prepare(v))).float() for v in views]).mean(0)
         out.append(torch.softmax(logits, 1).cpu())
     return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def loss_terms(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256) -> dict[str, float]:
+    """Mean of every registered loss term the model's outputs allow (``rec``, ``margin``,
+    ``sr_l1``, ``sr_l2``, ...), on ``data`` without augmentation: a model's auxiliary objectives
+    measured on the test split, whichever of them it was trained with. Empty for a model that
+    returns logits only."""
+    model.eval()
+    images, targets = _images_tensor(data, setup.device), torch.from_numpy(data.targets).to(setup.device)
+    sums: dict[str, float] = {}
+    for i in range(0, len(images), batch_size):
+        x = to_input(images[i:i + batch_size], setup.size, setup.in_channels)
+        with setup.autocast():
+            out = model(setup.prepare(x))
+        if not isinstance(out, dict):
+            return {}
+        for name, term in LOSS_TERMS.items():
+            try:
+                value = float(term(out, targets[i:i + batch_size], x))
+            except KeyError:
+                continue  # the model has no output this term needs
+            sums[name] = sums.get(name, 0.0) + value * len(x)
+    return {k: v / len(images) for k, v in sums.items()}
 
 
 def evaluation(data: fer_data.FERData, probs: np.ndarray) -> tuple[dict, dict]:
@@ -258,6 +282,9 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     metrics, roc = evaluation(test_set, probs)
     metrics = {"split": "test", "selected_epoch": state["best_epoch"], "best_val_acc": state["best_acc"],
                "epochs_run": state["epoch"], "note": data.note or None, **metrics}
+    terms = loss_terms(model, test_set, setup, cfg.train.eval_batch_size)
+    if terms:
+        metrics["loss_terms"] = terms
     columns = {"file": test_set.files if test_set.files is not None else np.arange(len(test_set)),
                "target": test_set.targets, "pred": probs.argmax(1)}
     if cfg.eval.tta:
@@ -271,22 +298,45 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     return RunRecord.read(paths.results)
 
 
-def evaluate_run(run_dir: str | Path, *, tta: bool = False, split: str = "test",
-                 data: fer_data.FERData | None = None) -> dict:
-    """Re-evaluate a finished run from its record and best checkpoint (nothing is written)."""
-    record = RunRecord.read(run_dir)
+def run_data(record: RunRecord, data: fer_data.FERData | None = None) -> fer_data.FERData:
+    """The data a finished run was trained and tested on (checked by fingerprint)."""
+    data = data if data is not None else load_data(load_config(record.config))
+    if data.fingerprint != record.provenance["data"]["fingerprint"]:
+        raise ValueError(f"The data now at {data.location} (fingerprint {data.fingerprint}) is not the data "
+                         f"run {record.path} was trained on ({record.provenance['data']['fingerprint']}).")
+    return data
+
+
+def restore(run_dir: str | Path | RunRecord, data: fer_data.FERData | None = None
+            ) -> tuple[nn.Module, Setup, fer_data.FERData, Config]:
+    """A finished run's selected model (best validation epoch), in eval mode, with its setup and data."""
+    record = run_dir if isinstance(run_dir, RunRecord) else RunRecord.read(run_dir)
     cfg = load_config(record.config)
     ckpt = Path(record.provenance["checkpoint"])
     if not ckpt.is_file():
-        raise FileNotFoundError(f"Checkpoint {ckpt} of run {run_dir} is missing (checkpoints are not "
+        raise FileNotFoundError(f"Checkpoint {ckpt} of run {record.path} is missing (checkpoints are not "
                                 f"committed; re-train the run to evaluate it again).")
-    data = data if data is not None else load_data(cfg)
-    if data.fingerprint != record.provenance["data"]["fingerprint"]:
-        raise ValueError(f"The data now at {data.location} (fingerprint {data.fingerprint}) is not the data "
-                         f"run {run_dir} was trained on ({record.provenance['data']['fingerprint']}).")
+    data = run_data(record, data)
     setup = Setup.of(cfg)
     model = build_model(cfg, data.num_classes).to(setup.device)
     model.load_state_dict(torch.load(ckpt, map_location=setup.device, weights_only=True)["model"])
+    return model.eval(), setup, data, cfg
+
+
+@torch.no_grad()
+def outputs(model: nn.Module, setup: Setup, data: fer_data.FERData) -> dict[str, np.ndarray]:
+    """Every output of the model (logits and, for a model that returns a dict, its intermediate
+    images such as ``aligned`` or ``super_resolved``) for the images of ``data``, as arrays."""
+    x = to_input(_images_tensor(data, setup.device), setup.size, setup.in_channels)
+    out = model(setup.prepare(x))
+    out = out if isinstance(out, dict) else {"logits": out}
+    return {k: v.float().cpu().numpy() for k, v in out.items() if torch.is_tensor(v)}
+
+
+def evaluate_run(run_dir: str | Path, *, tta: bool = False, split: str = "test",
+                 data: fer_data.FERData | None = None) -> dict:
+    """Re-evaluate a finished run from its record and best checkpoint (nothing is written)."""
+    model, setup, data, cfg = restore(run_dir, data)
     part = data.select(split)
     probs = predict(model, part, setup, cfg.train.eval_batch_size, tta=tta, tta_crop=cfg.eval.tta_crop)
     metrics, _ = evaluation(part, probs)

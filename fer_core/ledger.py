@@ -46,6 +46,11 @@ def read_ledger(results_dir: str | Path) -> pd.DataFrame:
                          f"of the run records under {path.parent}, which are not affected.") from None
 
 
+def _cross_validated(cfg: dict, source: str) -> bool:
+    cv = cfg["data"].get("cv")
+    return cv if cv is not None else source == "ckplus"
+
+
 def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict:
     cfg, m, p = record.config, record.metrics, record.provenance
     try:
@@ -54,7 +59,7 @@ def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict
         rel = str(record.path)
     return {
         "paper": paper, "model": cfg["model"]["name"], "variant": variant, "dataset": p["data"]["source"],
-        "split": m["split"], "fold": cfg["data"]["fold"] if p["data"]["source"] == "ckplus" else None,
+        "split": m["split"], "fold": cfg["data"]["fold"] if _cross_validated(cfg, p["data"]["source"]) else None,
         "seed": cfg["seed"], "profile": profile, "accuracy": m["accuracy"],
         "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None, "cross_entropy": m["cross_entropy"],
         "macro_precision": m["macro"]["precision"], "macro_f1": m["macro"]["f1"],

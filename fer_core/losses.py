@@ -86,3 +86,11 @@ def sr_l1(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Ten
 def sr_l2(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """Qin's SR comparison: L2 (mean squared error) between the super-resolved and high-resolution image."""
     return F.mse_loss(output["sr"].float(), output["hr"].float())
+
+
+@register_term("bicubic_l2")
+def bicubic_l2(output: dict, target: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Reference for the SR comparison, not a training objective (it has no parameters): L2 between
+    the bicubic x2 up-sampling of the low-resolution input and the high-resolution image."""
+    up = F.interpolate(output["lr"].float(), size=output["hr"].shape[-2:], mode="bicubic", align_corners=False)
+    return F.mse_loss(up, output["hr"].float())

@@ -38,3 +38,12 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
         fpr, tpr, _ = roc_curve(positive, probs[:, i])
         out[name] = {"fpr": np.round(fpr, 5).tolist(), "tpr": np.round(tpr, 5).tolist(), "auc": float(auc(fpr, tpr))}
     return out
+
+
+def psnr(mse_normalised: float) -> float:
+    """Peak signal-to-noise ratio (dB, pixels in [0, 1]) of a mean squared error measured on the
+    normalised model input ``(pixel - MEAN) / STD`` (what the ``sr_l2`` loss term reports)."""
+    from .augment import STD
+
+    mse = float(mse_normalised) * STD ** 2
+    return float("inf") if mse <= 0 else float(10 * np.log10(1.0 / mse))

@@ -145,3 +145,71 @@ def claims_bar(table: pd.DataFrame, paper_col: str, ours_col: str, title: str, n
     fig = px.bar(long, x="model", y="value", color="source", barmode="group", labels={"value": "%"})
     fig.update_layout(title=_title(title, note), height=420)
     return fig
+
+
+def term_curves(history: pd.DataFrame, terms: dict[str, str], title: str = "Loss terms per epoch",
+                note: str | None = None) -> go.Figure:
+    """One panel per loss term: ``terms`` maps a label (e.g. ``L_rec``) to a history column
+    (``train_rec``); a term the run did not train with is left out."""
+    present = {label: col for label, col in terms.items() if col in history.columns}
+    fig = make_subplots(rows=1, cols=max(1, len(present)), subplot_titles=list(present) or ["(no terms)"])
+    for i, (label, col) in enumerate(present.items(), 1):
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[col], name=label, mode="lines+markers"), 1, i)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=_title(title, note), height=380, showlegend=False)
+    return fig
+
+
+def image_grid(rows: dict[str, list[np.ndarray]], titles: list[str] | None = None, title: str = "",
+               note: str | None = None) -> go.Figure:
+    """Rows of grey images (any size, any range: each tile is shown on its own min-max scale);
+    ``rows`` maps a row label to its images, ``titles`` names the columns."""
+    n_cols = max(len(v) for v in rows.values())
+    fig = make_subplots(rows=len(rows), cols=n_cols, horizontal_spacing=0.01, vertical_spacing=0.06,
+                        subplot_titles=[(titles or [""] * n_cols)[j] if i == 0 else "" for i in range(len(rows))
+                                        for j in range(n_cols)])
+    for i, (label, images) in enumerate(rows.items(), 1):
+        for j, img in enumerate(images, 1):
+            img = np.asarray(img, dtype=float)
+            fig.add_trace(go.Heatmap(z=img[::-1], colorscale="gray", showscale=False, zmin=img.min(),
+                                     zmax=img.max(), hovertemplate=f"{label}<extra></extra>"), i, j)
+        fig.update_yaxes(title_text=label, row=i, col=1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(title=_title(title, note), height=140 * len(rows) + 90, margin=dict(l=90, r=10, t=80, b=10))
+    return fig
+
+
+def sample_predictions(images: np.ndarray, predictions: pd.DataFrame, class_names: list[str], n: int = 12,
+                       seed: int = 0, title: str = "Sample predictions", note: str | None = None) -> go.Figure:
+    """Test images with the predicted class and its confidence, and the true class (the
+    ``predictions`` table of a run record, row i = image i of the test split)."""
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))
+    probs = predictions.filter(like="prob_").to_numpy()
+    labels = []
+    for i in pick:
+        p, t = int(probs[i].argmax()), int(predictions["target"].iloc[i])
+        labels.append(f"{'✓' if p == t else '✗'} {class_names[p]} {probs[i, p]:.0%}<br>true: {class_names[t]}")
+    per_row = 6
+    rows = {f"{k + 1}": [images[i] for i in pick[k * per_row:(k + 1) * per_row]]
+            for k in range((len(pick) + per_row - 1) // per_row)}
+    fig = make_subplots(rows=len(rows), cols=per_row, subplot_titles=labels, vertical_spacing=0.12,
+                        horizontal_spacing=0.01)
+    for k, i in enumerate(pick):
+        fig.add_trace(go.Heatmap(z=images[i][::-1], colorscale="gray", showscale=False, zmin=0, zmax=255),
+                      k // per_row + 1, k % per_row + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
+    fig.update_annotations(font_size=10)
+    fig.update_layout(title=_title(title, note), height=190 * len(rows) + 80, margin=dict(l=10, r=10, t=90, b=10))
+    return fig
+
+
+def fold_scores(results: pd.DataFrame, column: str = "accuracy", title: str = "Accuracy per fold",
+                note: str | None = None) -> go.Figure:
+    """One point per fold (and seed) of each model of a cross-validation, in %."""
+    df = results.assign(value=results[column].astype(float) * 100, fold=results["fold"].astype(str))
+    fig = px.strip(df, x="variant", y="value", color="fold", hover_data=["seed"], labels={"value": f"{column} (%)"})
+    fig.update_layout(title=_title(title, note), height=420)
+    return fig

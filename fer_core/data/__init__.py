@@ -2,6 +2,7 @@
 
 >>> data = load("synthetic")                       # no download: procedurally drawn faces
 >>> data = load("fer2013", data_dir="../shared/data")
+>>> data = load("synthetic", cv=True).with_fold(0)  # the synthetic set standing in for CK+
 >>> train = data.select("train"); x, y = train.images, train.targets
 
 Real data is found from ``data_dir`` or the ``FER_DATA_DIR`` environment variable. Decoded
@@ -17,16 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .digits import DIGIT_NAMES, DIGITS_NOTE, make_digits
 from .dataset import SPLITS, FERData, fingerprint_arrays, subject_folds
 from .errors import WHERE_TO_GET, DataError
 from .labels import CKPLUS_CLASSES, EMOTIONS, FER2013_CLASSES
 from .readers import listing, read_ckplus, read_fer2013_csv, read_fer2013_folders
 from .synthetic import SYNTHETIC_NOTE, make_synthetic
 
-__all__ = ["SOURCES", "SPLITS", "EMOTIONS", "SYNTHETIC_NOTE", "DataError", "FERData", "load",
+__all__ = ["SOURCES", "BUNDLED", "SPLITS", "EMOTIONS", "SYNTHETIC_NOTE", "DataError", "FERData", "load",
            "resolve", "subject_folds"]
 
-SOURCES = ("auto", "synthetic", "fer2013", "fer2013-csv", "ckplus")
+SOURCES = ("auto", "synthetic", "fer2013", "fer2013-csv", "ckplus", "digits")
+#: Sources that ship with the project (no download, no data directory).
+BUNDLED = ("synthetic", "digits")
 _READER_VERSION = 1  # bump when a reader's output changes, to invalidate caches
 
 
@@ -41,7 +45,7 @@ def resolve(source: str, data_dir: str | os.PathLike | None = None) -> tuple[str
     if source not in SOURCES:
         raise DataError(f"Unknown data source {source!r}; choose one of {list(SOURCES)}.")
     base = _data_dir(data_dir)
-    if source == "synthetic":
+    if source in BUNDLED:
         return source, None
     if source == "auto":
         if base is None:
@@ -117,6 +121,7 @@ def load(
     *,
     n_folds: int = 10,
     fold_seed: int = 0,
+    cv: bool | None = None,
     with_contempt: bool = True,
     strict_size: bool = False,
     use_cache: bool = True,
@@ -129,14 +134,31 @@ def load(
     - ``ckplus``: split ``cv`` plus a subject-independent ``fold`` per image (``n_folds``);
       ``with_contempt=False`` drops contempt for a 6-class experiment.
     - ``synthetic``: ``synthetic_size`` = (train, val, test) images, deterministic in the seed.
+    - ``digits``: the distorted scikit-learn digits of the STN check (10 classes, not faces).
+
+    ``cv``: subject-independent ``n_folds``-fold cross-validation (split ``cv`` and a ``fold`` per
+    image). None means: CK+ only, which has no fixed splits. ``cv=True`` on the synthetic set pools
+    its splits into folds by subject, so that a CK+ chapter runs without data.
     """
     source, path = resolve(source, data_dir)
+    if cv is not None and source in ("fer2013", "fer2013-csv", "digits") and cv:
+        raise DataError(f"data.cv=true: {source} has no subject ids to split folds by; it is used with its "
+                        f"fixed train/val/test splits (set data.cv to null or false).")
+    if cv is False and source == "ckplus":
+        raise DataError("data.cv=false: CK+ has no fixed train/val/test splits; it is always cross-validated "
+                        "by subject (set data.cv to null or true, and data.fold to the test fold).")
     if source == "synthetic":
         a = make_synthetic(*synthetic_size, seed=synthetic_seed)
-        return FERData(images=a["images"], labels=a["labels"], split=a["split"], source=source,
+        data = FERData(images=a["images"], labels=a["labels"], split=a["split"], source=source,
                        classes=FER2013_CLASSES, subject=a["subject"], mask=a["mask"],
                        fingerprint="synthetic-" + fingerprint_arrays(a["images"], a["labels"], a["split"]),
                        notes=(SYNTHETIC_NOTE,))
+        return data.as_folds(n_folds, fold_seed) if cv else data
+    if source == "digits":
+        a = make_digits(seed=synthetic_seed)
+        return FERData(images=a["images"], labels=a["labels"], split=a["split"], source=source,
+                       classes=tuple(range(10)), names=DIGIT_NAMES, notes=(DIGITS_NOTE,),
+                       fingerprint="digits-" + fingerprint_arrays(a["images"], a["labels"], a["split"]))
     a = _read_cached(source, path, strict_size, use_cache)
     for s in (("train", "val", "test") if source != "ckplus" else ("cv",)):
         if not (a["split"] == s).any():

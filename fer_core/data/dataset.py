@@ -31,7 +31,8 @@ class FERData:
     ``classes`` is the label space of the experiment, as canonical ids in order (FER2013: 0-6,
     CK+: 0-5 and 7 contempt); ``targets`` are the labels renumbered 0..C-1 in that order, what
     a model's output indexes. CK+ rows carry a subject-independent ``fold`` and the split
-    ``cv`` until :meth:`with_fold` turns one fold into the test split.
+    ``cv`` until :meth:`with_fold` turns one fold into the test split. ``names`` names the label
+    ids: the emotions, except for a sanity set such as the digits of the STN check.
     """
 
     images: np.ndarray
@@ -46,11 +47,12 @@ class FERData:
     files: np.ndarray | None = None
     location: str | None = None
     notes: tuple[str, ...] = field(default=())
+    names: tuple[str, ...] = EMOTIONS
 
     # -- label space ---------------------------------------------------------------------
     @property
     def class_names(self) -> list[str]:
-        return [EMOTIONS[c] for c in self.classes]
+        return [self.names[c] for c in self.classes]
 
     @property
     def num_classes(self) -> int:
@@ -58,7 +60,7 @@ class FERData:
 
     @property
     def targets(self) -> np.ndarray:
-        lut = np.full(len(EMOTIONS), -1, dtype=np.int64)
+        lut = np.full(len(self.names), -1, dtype=np.int64)
         lut[list(self.classes)] = np.arange(len(self.classes))
         return lut[self.labels]
 
@@ -69,7 +71,7 @@ class FERData:
     @property
     def note(self) -> str:
         """The line every output made from this data carries ('' for real data)."""
-        return SYNTHETIC_NOTE if self.synthetic else ""
+        return "; ".join(self.notes) or (SYNTHETIC_NOTE if self.synthetic else "")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -94,10 +96,20 @@ class FERData:
 
     def with_classes(self, classes: tuple[int, ...]) -> "FERData":
         """Keep only rows whose label is in ``classes`` and make that the label space."""
-        unknown = [c for c in classes if not 0 <= c < len(EMOTIONS)]
+        unknown = [c for c in classes if not 0 <= c < len(self.names)]
         if unknown:
-            raise DataError(f"Unknown class ids {unknown}; ids are 0-7 in the order {list(EMOTIONS)}.")
+            raise DataError(f"Unknown class ids {unknown}; ids are 0-{len(self.names) - 1} in the order "
+                            f"{list(self.names)}.")
         return replace(self.take(np.isin(self.labels, classes)), classes=tuple(classes))
+
+    def as_folds(self, n_folds: int = 10, seed: int = 0) -> "FERData":
+        """Pool every split and assign subject-independent folds (split ``cv``), as CK+ is read:
+        lets the synthetic set stand in for CK+ in a cross-validated chapter."""
+        if self.subject is None:
+            raise DataError(f"{self.source} has no subject ids, so it cannot be split into subject-independent "
+                            f"folds; use its fixed train/val/test splits (data.cv=false).")
+        return replace(self, split=np.full(len(self), "cv"),
+                       fold=subject_folds(self.labels, self.subject, n_folds, seed))
 
     def with_fold(self, k: int) -> "FERData":
         """Cross-validation fold ``k``: that fold is the test split, the next one the
@@ -143,7 +155,7 @@ class FERData:
         for s in splits:
             lab = self.labels[self.split == s]
             out["splits"][s] = {"total": int(len(lab)),
-                                "per_class": {EMOTIONS[c]: int((lab == c).sum()) for c in self.classes}}
+                                "per_class": {self.names[c]: int((lab == c).sum()) for c in self.classes}}
         if self.subject is not None:
             out["subjects"] = int(len(np.unique(self.subject)))
         if self.fold is not None:
