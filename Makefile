@@ -8,6 +8,7 @@ BIN     := $(VENV)/bin
 PROFILE ?= smoke
 JOBS    ?= 1
 PAPERS  ?=
+SEEDS   ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup test book notebooks html lab clean help
@@ -27,10 +28,10 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 book: setup
-	$(BIN)/python -m fer_core.book all --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS))
+	$(BIN)/python -m fer_core.book all --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 notebooks: setup
-	$(BIN)/python -m fer_core.book run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS))
+	$(BIN)/python -m fer_core.book run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 html: setup
 	$(BIN)/python -m fer_core.book build

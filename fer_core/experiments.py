@@ -251,3 +251,9 @@ def pooled_metrics(results: pd.DataFrame, variant: str) -> dict:
     probs = np.concatenate([r.probs for r in records])
     probs = probs / probs.sum(1, keepdims=True)  # the records store rounded probabilities
     return classification_metrics(y, probs, names)
+
+
+def first_of(results: pd.DataFrame, *preferred: str) -> str:
+    """The first of ``preferred`` rows that ran, else the first row that ran."""
+    ran = list(dict.fromkeys(results["variant"]))
+    return next((v for v in preferred if v in ran), ran[0])

@@ -161,9 +161,10 @@ def term_curves(history: pd.DataFrame, terms: dict[str, str], title: str = "Loss
 
 
 def image_grid(rows: dict[str, list[np.ndarray]], titles: list[str] | None = None, title: str = "",
-               note: str | None = None) -> go.Figure:
-    """Rows of grey images (any size, any range: each tile is shown on its own min-max scale);
-    ``rows`` maps a row label to its images, ``titles`` names the columns."""
+               note: str | None = None, colorscales: dict[str, str] | None = None) -> go.Figure:
+    """Rows of images (any size, any range: each tile is shown on its own min-max scale);
+    ``rows`` maps a row label to its images, ``titles`` names the columns, ``colorscales`` gives
+    a row a colour scale other than grey."""
     n_cols = max(len(v) for v in rows.values())
     fig = make_subplots(rows=len(rows), cols=n_cols, horizontal_spacing=0.01, vertical_spacing=0.06,
                         subplot_titles=[(titles or [""] * n_cols)[j] if i == 0 else "" for i in range(len(rows))
@@ -171,7 +172,8 @@ def image_grid(rows: dict[str, list[np.ndarray]], titles: list[str] | None = Non
     for i, (label, images) in enumerate(rows.items(), 1):
         for j, img in enumerate(images, 1):
             img = np.asarray(img, dtype=float)
-            fig.add_trace(go.Heatmap(z=img[::-1], colorscale="gray", showscale=False, zmin=img.min(),
+            scale = (colorscales or {}).get(label, "gray")
+            fig.add_trace(go.Heatmap(z=img[::-1], colorscale=scale, showscale=False, zmin=img.min(),
                                      zmax=img.max(), hovertemplate=f"{label}<extra></extra>"), i, j)
         fig.update_yaxes(title_text=label, row=i, col=1)
     fig.update_xaxes(showticklabels=False)
@@ -213,3 +215,28 @@ def fold_scores(results: pd.DataFrame, column: str = "accuracy", title: str = "A
     fig = px.strip(df, x="variant", y="value", color="fold", hover_data=["seed"], labels={"value": f"{column} (%)"})
     fig.update_layout(title=_title(title, note), height=420)
     return fig
+
+
+def attention(explained: dict, title: str = "Where the model looks", note: str | None = None) -> go.Figure:
+    """Test images above their attention maps (``fer_core.attribution.explain``); each column is
+    titled with the prediction and the true class."""
+    names = explained["class_names"]
+    titles = [f"{'✓' if p == t else '✗'} {names[p]}<br>true: {names[t]}"
+              for p, t in zip(explained["pred"], explained["target"])]
+    rows = {"input": list(explained["images"]), "attribution": list(explained["maps"])}
+    fig = image_grid(rows, titles, f"{title} ({explained['method']})", note or explained.get("note"),
+                     colorscales={"attribution": "inferno"})
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def attention_table(explained: dict) -> pd.DataFrame | None:
+    """Per image: the share of attribution mass on the expression regions against the regions'
+    share of the image (synthetic set only; None elsewhere)."""
+    if "mask_share" not in explained:
+        return None
+    names = explained["class_names"]
+    return pd.DataFrame({"true": [names[t] for t in explained["target"]],
+                         "predicted": [names[p] for p in explained["pred"]],
+                         "attribution on expression regions": explained["mask_share"],
+                         "regions' share of the image": explained["mask_area"]}).round(3)

@@ -230,6 +230,38 @@ def test_ckplus_folds_are_deterministic_and_can_drop_contempt(shared_data, ckplu
         ckplus.with_fold(10)
 
 
+def test_synthetic_set_stands_in_for_ckplus_with_subject_folds():
+    d = load("synthetic", cv=True, synthetic_size=(300, 60, 60))
+    assert set(d.split) == {"cv"} and len(d) == 420 and sorted(np.unique(d.fold).tolist()) == list(range(10))
+    for k in (0, 9):
+        f = d.with_fold(k)
+        sides = {s: set(f.subject[f.split == s]) for s in ("train", "val", "test")}
+        assert all(sides.values()) and not sides["train"] & sides["test"] and not sides["val"] & sides["test"]
+    assert d.note == SYNTHETIC_NOTE
+    assert np.array_equal(d.fold, load("synthetic", cv=True, synthetic_size=(300, 60, 60)).fold)
+
+
+def test_cross_validation_errors_name_the_field(shared_data):
+    with pytest.raises(DataError, match=r"data\.cv=true: digits has no subject ids"):
+        load("digits", cv=True)
+    with pytest.raises(DataError, match=r"data\.cv=false: CK\+ has no fixed train/val/test splits"):
+        load("ckplus", shared_data, cv=False)
+
+
+def test_digits_are_ten_distorted_classes_in_stratified_splits():
+    d = load("digits")
+    assert d.images.shape == (1797, 48, 48) and d.num_classes == 10 and d.class_names[:3] == ["0", "1", "2"]
+    assert "not faces" in d.note and resolve("digits") == ("digits", None)
+    train = d.select("train")
+    assert 1200 < len(train) < 1320 and np.bincount(train.targets).min() >= 120
+    assert np.array_equal(d.images, load("digits").images)  # deterministic
+    # distorted: the centre of mass moves from image to image (rotation, scale and shift)
+    ys, xs = np.mgrid[:48, :48]
+    mass = d.images[:200].astype(float)
+    cx = (mass * xs).sum((1, 2)) / mass.sum((1, 2))
+    assert cx.std() > 2
+
+
 def test_subsample_is_stratified():
     d = load("synthetic", synthetic_size=(700, 70, 70)).subsample({"train": 140})
     counts = np.bincount(d.labels[d.split == "train"])

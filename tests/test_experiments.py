@@ -4,7 +4,7 @@ import pytest
 from fer_core import ledger
 from fer_core.claims import CLAIMS_FILE, claim, read_claims
 from fer_core.config import ConfigError
-from fer_core.experiments import PAPERS_DIR, claims_table, config_for, read_plan, run_paper
+from fer_core.experiments import NO_CLAIM, PAPERS_DIR, claims_table, config_for, pooled_metrics, read_plan, run_paper
 from fer_core.models import REGISTRY
 
 
@@ -67,6 +67,50 @@ def test_plan_errors_name_the_problem(tmp_path, monkeypatch):
         read_plan("y")
     with pytest.raises(FileNotFoundError, match="No plan for paper 'nope'"):
         read_plan("nope")
+    (tmp_path / "z.yaml").write_text("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [resnet18], "
+                                     "folds: [0, 12]}}\n")
+    with pytest.raises(ConfigError, match=r"profiles\.smoke\.folds must list folds in 0\.\.9"):
+        read_plan("z")
+
+
+def test_ckplus_rows_are_cross_validated_and_fer_rows_are_not():
+    plan = read_plan("yu")
+    assert plan.folds("xception_separable", "paper") == list(range(10))
+    assert plan.folds("xception_separable", "smoke") == [0, 1]
+    assert plan.folds("xception_separable", "smoke", [3]) == [3]
+    assert plan.folds("xception_separable-fer2013", "paper") == [None]
+    real = config_for(plan, "xception_separable", "paper", data_dir="/d", fold=4)
+    assert (real.data.source, real.data.fold, real.data.cv) == ("ckplus", 4, True) and "-fold4-" in real.run_name
+    stand_in = config_for(plan, "xception_separable", "smoke", fold=1)  # no data: the synthetic set, in folds
+    assert (stand_in.data.source, stand_in.data.cv, stand_in.data.fold) == ("synthetic", True, 1)
+    with pytest.raises(ValueError, match="fixed splits; it has no folds"):
+        config_for(plan, "xception_separable-fer2013", "paper", data_dir="/d", fold=0)
+    digits = config_for(read_plan("qin"), "digits-cnn", "smoke")  # bundled: never replaced by synthetic
+    assert digits.data.source == "digits"
+
+
+def test_quick_kwargs_reach_rows_without_kwargs_of_their_own():
+    plan = read_plan("qin")
+    edsr = config_for(plan, "edsr-l1", "smoke")
+    assert edsr.model.kwargs == {"sr_blocks": 4, "sr_feats": 32} and edsr.loss.weights == {"sr_l1": 1.0}
+    full = config_for(plan, "stn_sr-ckplus", "paper", data_dir="/d", fold=0)
+    assert full.model.kwargs == {"stn": True, "sr": True}  # the paper profile keeps EDSR's own size
+
+
+def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path):
+    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
+            f"output.checkpoint_dir={tmp_path / 'c'}", "model.input_size=32"]
+    results = run_paper("yu", "test", overrides=sets, folds=[0, 1])
+    assert results["fold"].tolist() == [0, 1] and (results["dataset"] == "synthetic").all()
+    assert ledger.read_ledger(tmp_path / "r")["fold"].tolist() == [0, 1]
+    pooled = pooled_metrics(results, "xception_separable")
+    assert pooled["n"] == sum(ledger.record(p).metrics["n"] for p in results["record"])
+    table = claims_table("yu", results, dataset="ckplus", variants=["xception", "xception_separable"])
+    assert table.loc["xception", "paper accuracy (%)"] == "not transcribed"
+    acc = results["accuracy"] * 100
+    assert table.loc["xception_separable", "ours accuracy (%)"] == f"{acc.mean():.2f} ± {acc.std():.2f} (n=2)"
+    ext = claims_table("yu", results, variants=["xception-fer2013"])
+    assert ext.loc["xception-fer2013", "paper accuracy (%)"] == NO_CLAIM
 
 
 # -- runs, ledger and the claims table ----------------------------------------------------------
