@@ -8,8 +8,10 @@
 - ``quick``: what the CPU profiles (``smoke``, ``test``) cut from it;
 - ``rows``: one entry per row of the paper's table (``model``, optional ``variant`` name,
   ``kwargs``, ``loss`` weights, ``input_size``, ``quick_input_size``, ``dataset`` when not the
-  recipe's, and ``claim``: the row's model name in ``book/claims.csv``, default the variant, null
-  for a row the paper does not have, such as an ablation or extension of this book);
+  recipe's, ``claim``: the row's model name in ``book/claims.csv``, default the variant, null
+  for a row the paper does not have, such as an ablation or extension of this book, and ``set``:
+  a config fragment of the row's own, in every profile, e.g. the longer schedule of a cheap sanity
+  check);
 - ``profiles``: per CPU profile, the ``rows`` it runs, a ``set`` fragment of its own and, for
   cross-validated rows, the ``folds`` it runs (the ``paper`` profile runs every row and fold with
   the recipe alone);
@@ -17,7 +19,7 @@
   the synthetic set stands in for CK+ and is split into folds by its subjects in the same way.
 
 A config is built as: ``params/<profile>.yaml`` <- recipe <- quick and the profile's ``set``
-(CPU profiles) <- the row <- the caller's overrides. The recipe's dataset is used when data is configured (``data_dir`` or
+(CPU profiles) <- the row (and its ``set``) <- the caller's overrides. The recipe's dataset is used when data is configured (``data_dir`` or
 ``FER_DATA_DIR``); with none, the synthetic set stands in, and every output says so.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .engine import load_data, run
 from .paths import ROOT, params_file
 
 PAPERS_DIR = ROOT / "params" / "papers"
-_ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "claim"}
+_ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "claim", "set"}
 NO_CLAIM = "no claim (this book's extension)"
 
 
@@ -148,7 +150,7 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
         row_cfg["model"]["input_size"] = size
     if cv:  # CK+, or the synthetic set standing in for it, split by subject
         row_cfg["data"].update(fold=fold or 0, n_folds=plan.cv_folds, cv=True)
-    raw = _merge(raw, row_cfg)
+    raw = _merge(_merge(raw, row_cfg), row.get("set", {}))
     cfg = load_config(raw, list(overrides))
     # the run's name carries a hash of its settings: a changed recipe gets a record of its own
     # instead of colliding with (and never overwriting) the finished run of the old one

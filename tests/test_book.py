@@ -67,6 +67,14 @@ def test_runner_goes_on_past_a_failing_notebook_and_keeps_it(tmp_path, capsys):
     assert "FAILED 01_fails" in out and "1 ran, 1 failed." in out
 
 
+def test_runner_passes_seeds_and_data_dir_to_every_notebook(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "01_echo.ipynb", "print('got', seeds, data_dir, profile)")
+    (o,) = book.run("paper", None, out_dir=tmp_path / "out", folder=src, seeds=3, data_dir="/some/data")
+    assert o.ok and "got 3 /some/data paper" in _outputs(o.output)
+
+
 def test_runner_rejects_an_unknown_paper():
     with pytest.raises(SystemExit, match=r"no notebook for \['99'\]"):
         book.discover(["99"])

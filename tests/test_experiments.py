@@ -180,3 +180,19 @@ def test_row_selection_by_profile_or_by_name():
     assert plan.selected("smoke", ["vgg19"]) == ["vgg19"]  # an explicit list wins over the profile's
     with pytest.raises(KeyError, match=r"no row\(s\) \['vgg16'\]"):
         plan.selected("smoke", ["vgg16"])
+
+
+def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(tmp_path):
+    from fer_core.engine import outputs, restore
+
+    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
+            f"output.checkpoint_dir={tmp_path / 'c'}", "train.epochs=1"]
+    plan = read_plan("qin")
+    cfg = config_for(plan, "digits-stn-cnn", "smoke")
+    assert cfg.data.subset is None and cfg.train.epochs == 12  # the row's own schedule beats the profile's
+    (row,) = run_paper("qin", "test", overrides=sets, only=["digits-stn-cnn"]).to_dict("records")
+    assert row["dataset"] == "digits" and row["model"] == "stn_sr"
+    model, setup, data, _ = restore(ledger.record(row["record"]))
+    assert data.num_classes == 10
+    out = outputs(model, setup, data.select("test").take(slice(0, 4)))
+    assert out["aligned"].shape == (4, 1, 48, 48) and out["logits"].shape == (4, 10)
