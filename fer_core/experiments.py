@@ -259,3 +259,14 @@ def first_of(results: pd.DataFrame, *preferred: str) -> str:
     """The first of ``preferred`` rows that ran, else the first row that ran."""
     ran = list(dict.fromkeys(results["variant"]))
     return next((v for v in preferred if v in ran), ran[0])
+
+
+def notebook_settings(overrides: list[str] = (), *, device: str = "auto", progress: bool = True,
+                      epochs: int | None = None, results_dir: str | None = None) -> list[str]:
+    """A chapter's parameters as ``key=value`` overrides for every one of its runs."""
+    settings = [*overrides, f"train.device={device}", f"train.progress={str(bool(progress)).lower()}"]
+    if epochs is not None:
+        settings.append(f"train.epochs={int(epochs)}")
+    if results_dir is not None:
+        settings.append(f"output.results_dir={results_dir}")
+    return settings

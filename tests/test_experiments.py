@@ -196,3 +196,14 @@ def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(tmp_path):
     assert data.num_classes == 10
     out = outputs(model, setup, data.select("test").take(slice(0, 4)))
     assert out["aligned"].shape == (4, 1, 48, 48) and out["logits"].shape == (4, 10)
+
+
+def test_a_chapters_epochs_and_results_dir_reach_every_run():
+    from fer_core.experiments import notebook_settings
+
+    sets = notebook_settings(["seed=3"], device="cpu", progress=False, epochs=5, results_dir="/tmp/elsewhere")
+    cfg = config_for(read_plan("du"), "improved_resnet50", "smoke", overrides=sets)
+    assert (cfg.train.epochs, cfg.output.results_dir, cfg.train.device, cfg.train.progress, cfg.seed) == \
+        (5, "/tmp/elsewhere", "cpu", False, 3)
+    assert config_for(read_plan("du"), "improved_resnet50", "smoke",
+                      overrides=notebook_settings()).train.epochs == 2  # None: the profile's

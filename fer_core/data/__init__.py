@@ -141,7 +141,7 @@ def load(
     its splits into folds by subject, so that a CK+ chapter runs without data.
     """
     source, path = resolve(source, data_dir)
-    if cv is not None and source in ("fer2013", "fer2013-csv", "digits") and cv:
+    if cv and source in ("fer2013", "fer2013-csv", "digits"):
         raise DataError(f"data.cv=true: {source} has no subject ids to split folds by; it is used with its "
                         f"fixed train/val/test splits (set data.cv to null or false).")
     if cv is False and source == "ckplus":

@@ -1,4 +1,4 @@
-"""Distorted digits: the sanity set of the spatial-transformer check (Qin, Sec. 4.2).
+"""Distorted digits: the sanity set of the spatial-transformer check (Qin's MNIST test).
 
 Qin tests the STN on distorted MNIST, which cannot be downloaded here. scikit-learn's bundled
 digits (1,797 grey 8x8 images, 10 classes) stand in: each digit is upscaled to 24x24, placed on a
