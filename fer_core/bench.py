@@ -37,7 +37,8 @@ def bench_data(data_dir: str | None) -> None:
 
 def bench_models(names: list[str] | None, batch: int, steps: int, out: str, size: int | None) -> None:
     """Parameters, forward FLOPs at the input size (torch's FlopCounterMode counts a multiply-add
-    as 2 FLOPs; the GMAC column is the unit most papers' "FLOPs" tables use) and training throughput (forward + backward + SGD step) on this machine, one row per model."""
+    as 2 FLOPs; the GMAC column is the unit most papers' "FLOPs" tables use) and training
+    throughput (forward + backward + SGD step) on this machine, one row per model."""
     import platform
 
     import pandas as pd

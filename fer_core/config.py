@@ -26,6 +26,11 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+def cross_validated(cv: bool | None, source: str) -> bool:
+    """``data.cv`` resolved: unset means CK+ only (it has no fixed splits)."""
+    return cv if cv is not None else source == "ckplus"
+
+
 class ConfigError(ValueError):
     """A params file or override that does not fit the schema; the message names the key."""
 
@@ -140,12 +145,8 @@ class Config(_Section):
         from .data import resolve  # 'auto' is named after the source it resolves to
 
         source = resolve(self.data.source, self.data.dir)[0]
-        fold = f"-fold{self.data.fold}" if self.cross_validated(source) else ""
+        fold = f"-fold{self.data.fold}" if cross_validated(self.data.cv, source) else ""
         return f"{self.model.name}-{source}{fold}-s{self.seed}"
-
-    def cross_validated(self, source: str) -> bool:
-        """Whether this run is one fold of a cross-validation (CK+, or data.cv=true)."""
-        return self.data.cv if self.data.cv is not None else source == "ckplus"
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

@@ -118,45 +118,45 @@ def _images_tensor(data: fer_data.FERData, device: torch.device) -> torch.Tensor
 
 # -- evaluation ------------------------------------------------------------------------------
 @torch.no_grad()
-def predict(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256,
-            tta: bool = False, tta_crop: int = 44) -> np.ndarray:
-    """Class probabilities ``N x C`` for every image of ``data`` (softmax of the logits, which
-    are averaged over the ten-crop + flip views when ``tta``)."""
+def _forward(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256, tta: bool = False,
+             tta_crop: int = 44, with_terms: bool = False) -> tuple[np.ndarray, dict[str, float]]:
+    """One pass over ``data``: class probabilities and, with ``with_terms`` (single view), the
+    mean of every registered loss term the model's outputs allow."""
     model.eval()
     images = _images_tensor(data, setup.device)
-    out = []
+    targets = torch.from_numpy(data.targets).to(setup.device) if with_terms else None
+    probs, sums = [], {}
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
         views = tta_views(x, tta_crop, setup.size, setup.in_channels) if tta else \
             [to_input(x, setup.size, setup.in_channels)]
         with setup.autocast():
-            logits = torch.stack([logits_of(model(setup.prepare(v))).float() for v in views]).mean(0)
-        out.append(torch.softmax(logits, 1).cpu())
-    return torch.cat(out).numpy()
+            outs = [model(setup.prepare(v)) for v in views]
+            logits = torch.stack([logits_of(o).float() for o in outs]).mean(0)
+        probs.append(torch.softmax(logits, 1).cpu())
+        if with_terms and isinstance(outs[0], dict):
+            for name, term in LOSS_TERMS.items():
+                try:
+                    value = float(term(outs[0], targets[i:i + batch_size], views[0]))
+                except KeyError:
+                    continue  # the model has no output this term needs
+                sums[name] = sums.get(name, 0.0) + value * len(x)
+    return torch.cat(probs).numpy(), {k: v / len(images) for k, v in sums.items()}
 
 
-@torch.no_grad()
+def predict(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256,
+            tta: bool = False, tta_crop: int = 44) -> np.ndarray:
+    """Class probabilities ``N x C`` for every image of ``data`` (softmax of the logits, which
+    are averaged over the ten-crop + flip views when ``tta``)."""
+    return _forward(model, data, setup, batch_size, tta, tta_crop)[0]
+
+
 def loss_terms(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256) -> dict[str, float]:
     """Mean of every registered loss term the model's outputs allow (``rec``, ``margin``,
     ``sr_l1``, ``sr_l2``, ...), on ``data`` without augmentation: a model's auxiliary objectives
     measured on the test split, whichever of them it was trained with. Empty for a model that
     returns logits only."""
-    model.eval()
-    images, targets = _images_tensor(data, setup.device), torch.from_numpy(data.targets).to(setup.device)
-    sums: dict[str, float] = {}
-    for i in range(0, len(images), batch_size):
-        x = to_input(images[i:i + batch_size], setup.size, setup.in_channels)
-        with setup.autocast():
-            out = model(setup.prepare(x))
-        if not isinstance(out, dict):
-            return {}
-        for name, term in LOSS_TERMS.items():
-            try:
-                value = float(term(out, targets[i:i + batch_size], x))
-            except KeyError:
-                continue  # the model has no output this term needs
-            sums[name] = sums.get(name, 0.0) + value * len(x)
-    return {k: v / len(images) for k, v in sums.items()}
+    return _forward(model, data, setup, batch_size, with_terms=True)[1]
 
 
 def evaluation(data: fer_data.FERData, probs: np.ndarray) -> tuple[dict, dict]:
@@ -278,11 +278,10 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     # test once, with the weights of the best validation epoch
     best = torch.load(paths.checkpoints / "best.pt", map_location=setup.device, weights_only=True)
     model.load_state_dict(best["model"])
-    probs = predict(model, test_set, setup, cfg.train.eval_batch_size)
+    probs, terms = _forward(model, test_set, setup, cfg.train.eval_batch_size, with_terms=True)
     metrics, roc = evaluation(test_set, probs)
     metrics = {"split": "test", "selected_epoch": state["best_epoch"], "best_val_acc": state["best_acc"],
                "epochs_run": state["epoch"], "note": data.note or None, **metrics}
-    terms = loss_terms(model, test_set, setup, cfg.train.eval_batch_size)
     if terms:
         metrics["loss_terms"] = terms
     columns = {"file": test_set.files if test_set.files is not None else np.arange(len(test_set)),

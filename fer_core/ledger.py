@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import cross_validated
 from .paths import ROOT, project_path
 from .records import RunRecord
 
@@ -46,20 +47,16 @@ def read_ledger(results_dir: str | Path) -> pd.DataFrame:
                          f"of the run records under {path.parent}, which are not affected.") from None
 
 
-def _cross_validated(cfg: dict, source: str) -> bool:
-    cv = cfg["data"].get("cv")
-    return cv if cv is not None else source == "ckplus"
-
-
 def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict:
     cfg, m, p = record.config, record.metrics, record.provenance
+    fold = cfg["data"]["fold"] if cross_validated(cfg["data"].get("cv"), p["data"]["source"]) else None
     try:
         rel = str(record.path.resolve().relative_to(ROOT))
     except ValueError:
         rel = str(record.path)
     return {
         "paper": paper, "model": cfg["model"]["name"], "variant": variant, "dataset": p["data"]["source"],
-        "split": m["split"], "fold": cfg["data"]["fold"] if _cross_validated(cfg, p["data"]["source"]) else None,
+        "split": m["split"], "fold": fold,
         "seed": cfg["seed"], "profile": profile, "accuracy": m["accuracy"],
         "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None, "cross_entropy": m["cross_entropy"],
         "macro_precision": m["macro"]["precision"], "macro_f1": m["macro"]["f1"],
