@@ -4,18 +4,24 @@
                                 [--set key=value ...]
     python -m fer_core.book build
     python -m fer_core.book all --profile smoke      # what `make book` does
+    python -m fer_core.book refresh [--papers 90]    # store the checked outputs in notebooks/
 
 ``run`` executes every ``notebooks/NN_*.ipynb`` (or those named by ``--papers``), each in its own
 papermill process, into ``book/executed/``; it goes on past a failed notebook, keeps the failed
 executed notebook (its traceback is in it), and ends with a summary. ``build`` compiles the
 executed notebooks into ``book/_build/html`` with jupyter-book and prints the index.html path.
+``refresh`` runs the notebooks as the test suite does (``test`` profile, temporary folders) and
+stores in ``notebooks/`` the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT``, which
+``pytest --nbval-lax`` compares; every other output stays out of the stored notebooks.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -51,6 +57,13 @@ def discover(papers: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[
     return chosen
 
 
+def reads_others(nb: Path) -> bool:
+    """Whether a chapter reads the runs of the others (it then runs after them)."""
+    import json
+
+    return bool(json.loads(nb.read_text()).get("metadata", {}).get("fer_book", {}).get("after_chapters"))
+
+
 def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = None) -> Outcome:
     """One notebook in its own papermill process, executed with the project root as cwd."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,12 +94,16 @@ def run(profile: str, papers: list[str] | None = None, jobs: int = 1, overrides:
         params["data_dir"] = str(data_dir)
     print(f"Running {len(notebooks)} notebook(s) in profile {profile!r} with {jobs} job(s) -> {out_dir}", flush=True)
     outcomes: list[Outcome] = []
+    # chapters that read the other chapters' runs (notebook metadata fer_book.after_chapters) run last
+    waves = [[nb for nb in notebooks if not reads_others(nb)], [nb for nb in notebooks if reads_others(nb)]]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(execute, nb, out_dir, params, timeout): nb for nb in notebooks}
-        for i, fut in enumerate(as_completed(futures), 1):
-            o = fut.result()
-            outcomes.append(o)
-            print(f"[{i}/{len(notebooks)}] {'ok    ' if o.ok else 'FAILED'} {o.notebook} ({o.seconds:.0f} s)", flush=True)
+        for wave in waves:
+            futures = {pool.submit(execute, nb, out_dir, params, timeout): nb for nb in wave}
+            for fut in as_completed(futures):
+                o = fut.result()
+                outcomes.append(o)
+                print(f"[{len(outcomes)}/{len(notebooks)}] {'ok    ' if o.ok else 'FAILED'} {o.notebook} "
+                      f"({o.seconds:.0f} s)", flush=True)
     outcomes.sort(key=lambda o: o.notebook)
     print("\nSummary:")
     for o in outcomes:
@@ -116,6 +133,47 @@ def build(book: Path = BOOK) -> Path:
     return index
 
 
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def checked(cell) -> bool:
+    return cell.cell_type == "code" and any(line.strip() == CHECK for line in cell.source.splitlines())
+
+
+def refresh(papers: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """Execute the notebooks in the test profile (temporary results and checkpoints) and store the
+    outputs of their checked cells in ``folder``; other outputs are cleared. Returns the notebooks
+    written."""
+    import nbformat
+
+    written = []
+    with tempfile.TemporaryDirectory(prefix="fer-refresh-") as tmp:
+        env = {"FER_PROFILE": "test", "FER_RESULTS_DIR": f"{tmp}/results", "FER_CHECKPOINT_DIR": f"{tmp}/ckpt"}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            for nb_path in discover(papers, folder):
+                o = execute(nb_path, Path(tmp) / "executed", {"progress": False})
+                if not o.ok:
+                    raise SystemExit(f"error: {nb_path.name} failed in the test profile:\n{o.error}")
+                ran = nbformat.read(o.output, as_version=4)
+                source = nbformat.read(nb_path, as_version=4)
+                by_id = {c.get("id"): c for c in ran.cells}
+                for cell in source.cells:
+                    if cell.cell_type != "code":
+                        continue
+                    done = by_id.get(cell.get("id")) if checked(cell) else None
+                    cell.outputs = done.outputs if done is not None else []
+                    cell.execution_count = done.execution_count if done is not None else None  # nbval wants one
+                nbformat.write(source, nb_path)
+                written.append(nb_path)
+                print(f"stored the checked outputs of {nb_path.name}", flush=True)
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_core.book", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
         s.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     sub.add_parser("build", help="build the HTML book from book/executed")
+    r = sub.add_parser("refresh", help="store the outputs of the cells nbval checks (# NBVAL_CHECK_OUTPUT)")
+    r.add_argument("--papers", default=None, help="comma-separated notebook numbers, e.g. 90,01")
     args = p.parse_args(argv)
+    if args.command == "refresh":
+        refresh(args.papers.split(",") if args.papers else None)
+        return 0
     ok = True
     if args.command in ("run", "all"):
         papers = args.papers.split(",") if args.papers else None

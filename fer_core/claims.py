@@ -1,7 +1,24 @@
-"""The papers' numeric claims (``book/claims.csv``), one row per number, with its source.
+"""The papers' claims (``book/claims.csv``): every number of their tables, one row each, with the
+line it comes from.
 
-Only numbers checked against a source are in the file; a table cell not yet transcribed is
-absent, and the chapters say "not transcribed" rather than show a guess.
+Columns:
+
+- ``paper``, ``table`` (where in the paper), ``label`` (the paper's own name for the row);
+- ``row``: the plan row whose runs measure it (``variant`` of ``params/papers/<paper>.yaml``, or
+  ``<plan>:<variant>`` for a row another paper's chapter runs); empty when this book runs nothing
+  for it (a private data set, an ensemble, a method of the literature);
+- ``versus``: for a relative claim, the row(s) it is compared with (``;``-separated); empty for an
+  absolute one;
+- ``dataset``, ``split``;
+- ``metric``: what of ours measures it: a ledger column (``accuracy``, ``macro_f1``,
+  ``accuracy_tta_random_views``, ``auc_min``, ``parameters_m``, ...), ``last:<history column>`` /
+  ``first:<history column>`` (that column of the run's history at its last or first epoch), or
+  ``metrics:<dotted path>`` into the run's ``metrics.json``;
+- ``relation``: ``=`` (the paper reports this value), ``>`` or ``<`` (a bound or an ordering);
+- ``value``, ``unit`` (``%`` and ``points`` are percentages of ours' fractions);
+- ``source``: ``<paper file>:<line>`` in ``../shared/papers/``, or the authors' repository file;
+- ``quote``: the text on that line that carries the number, verbatim (the tests check it);
+- ``note``: how the claim is read.
 """
 from __future__ import annotations
 
@@ -13,25 +30,29 @@ import pandas as pd
 from .paths import ROOT
 
 CLAIMS_FILE = ROOT / "book" / "claims.csv"
-COLUMNS = ["paper", "reference", "model", "dataset", "split", "metric", "value", "unit", "source", "note"]
+COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value", "unit",
+           "source", "quote", "note"]
+RELATIONS = ("=", ">", "<")
 PAPERS = {
-    "pham": "Pham et al., Facial Expression Recognition Using Residual Masking Network (ICPR 2020)",
-    "shen_li": "Shen & Li, Facial Expression Recognition Method Based on Residual Masking Reconstruction Network (JIPS)",
+    "pham": "Pham et al., Facial Expression Recognition using Residual Masking Network (ICPR 2020)",
+    "shen_li": "Shen & Li, Facial Expression Recognition Method Based on Residual Masking Reconstruction Network "
+               "(JIPS 19(3), 2023)",
     "du": "Du, Facial emotion recognition based on improved ResNet (ACE vol. 21, 2023)",
-    "yu": "Yu, an Xception-style network of residual depthwise-separable blocks with ReLU6",
-    "qin": "Qin, spatial transformer + super-resolution + classifier",
+    "yu": "Yu, Research and Analysis of Facial Expression Recognition Based on Deep Neural Networks",
+    "qin": "Qin, Research on Expression Recognition Algorithm based on Deep Learning (ICJE 7(7), 2021)",
 }
 
 
 def read_claims(path: str | Path = CLAIMS_FILE) -> pd.DataFrame:
-    """All claims, validated: the columns, known papers, and a number in every ``value``."""
+    """All claims, validated: the columns, known papers and relations, a number in every ``value``,
+    a source and a quote in every row."""
     path = Path(path)
-    return _read(path, path.stat().st_mtime_ns)
+    return _read(path, path.stat().st_mtime_ns).copy()
 
 
 @lru_cache(maxsize=4)
 def _read(path: Path, _mtime: int) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype={"value": str}, keep_default_na=False)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing}; the columns are {COLUMNS}.")
@@ -39,22 +60,44 @@ def _read(path: Path, _mtime: int) -> pd.DataFrame:
         where = f"{path}, line {i + 2}"
         if row["paper"] not in PAPERS:
             raise ValueError(f"{where}: unknown paper {row['paper']!r}; known: {sorted(PAPERS)}.")
+        if row["relation"] not in RELATIONS:
+            raise ValueError(f"{where}: relation {row['relation']!r} is not one of {list(RELATIONS)}.")
         try:
             float(row["value"])
         except ValueError:
             raise ValueError(f"{where}: value {row['value']!r} is not a number.") from None
-        if not row["source"].strip():
-            raise ValueError(f"{where}: every claim needs its source.")
+        for col in ("source", "quote", "metric"):
+            if not row[col].strip():
+                raise ValueError(f"{where}: every claim needs its {col}.")
+    df["value_text"] = df["value"]  # as written in the paper, trailing zeros kept
     df["value"] = df["value"].astype(float)
     return df
 
 
-def claim(paper: str, model: str, metric: str = "accuracy", dataset: str | None = None) -> float | None:
-    """The paper's value for ``model`` and ``metric`` (None when not transcribed)."""
-    df = read_claims()
-    hit = df[(df.paper == paper) & (df.model == model) & (df.metric == metric)]
-    if dataset is not None:
-        hit = hit[hit.dataset == dataset]
-    if len(hit) > 1:
-        raise ValueError(f"{len(hit)} claims match {paper}/{model}/{metric}/{dataset}; name the dataset.")
-    return float(hit["value"].iloc[0]) if len(hit) else None
+def claims_of(paper: str, path: str | Path = CLAIMS_FILE) -> pd.DataFrame:
+    """The claims of one paper, in file order."""
+    if paper not in PAPERS:
+        raise KeyError(f"unknown paper {paper!r}; known: {sorted(PAPERS)}")
+    df = read_claims(path)
+    return df[df["paper"] == paper].reset_index(drop=True)
+
+
+SHORT_SOURCES = {"pham_2020_residual_masking_network.txt": "pham.txt",
+                 "shen_li_2023_residual_masking_reconstruction.txt": "shen_li.txt",
+                 "du_improved_resnet50.txt": "du.txt", "yu_xception_separable.txt": "yu.txt",
+                 "qin_2021_stn_sr.txt": "qin.txt", "phamquiluan/ResidualMaskingNetwork@9141618:": "repo:"}
+
+
+def short_source(source: str) -> str:
+    """A source with the papers' file names shortened as the plans write them (``pham.txt:47``,
+    ``repo:README.md:96`` for the authors' repository at the commit read)."""
+    for long, short in SHORT_SOURCES.items():
+        source = source.replace(long, short)
+    return source
+
+
+def row_ref(paper: str, ref: str) -> tuple[str, str]:
+    """``(plan, variant)`` of a claims ``row`` / ``versus`` entry: ``vgg19`` in Pham's claims is
+    ``("pham", "vgg19")``; ``pham:vgg19`` in Shen & Li's claims too."""
+    plan, _, variant = ref.rpartition(":")
+    return plan or paper, variant

@@ -5,8 +5,9 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
-from .config import ConfigError
+from .config import TTA_MODES, ConfigError
 from .data import SOURCES
 
 EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synthetic set is used."
@@ -17,12 +18,14 @@ def _cmd_train(args) -> int:
     from .engine import train
 
     cfg = load_config(args.params, args.set)
+    if cfg.tags.profile is None:  # filed in the ledger under the params file's name
+        cfg = cfg.model_copy(update={"tags": cfg.tags.model_copy(update={"profile": Path(args.params).stem})})
     record = train(cfg, resume=args.resume)
     m = record.metrics
     line = f"{record.path}: test accuracy {m['accuracy']:.4f} (epoch {m['selected_epoch']} by val accuracy " \
            f"{m['best_val_acc']:.4f})"
-    if "tta" in m:
-        line += f", with TTA {m['tta']['accuracy']:.4f}"
+    for mode, t in m.get("tta", {}).items():
+        line += f", with TTA {mode} {t['accuracy']:.4f}"
     print(line + (f"  [{m['note']}]" if m.get("note") else ""))
     return 0
 
@@ -34,9 +37,63 @@ def _cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"{out['run']} [{out['split']}{', TTA' if args.tta else ''}]: accuracy {out['accuracy']:.4f}, "
+        mode = f", TTA {args.tta}" if args.tta else ""
+        print(f"{out['run']} [{out['split']}{mode}]: accuracy {out['accuracy']:.4f}, "
               f"macro F1 {out['macro']['f1']:.4f}, weighted F1 {out['weighted']['f1']:.4f}, "
               f"macro AUC {out['auc_macro']:.4f}" + (f"  [{out['note']}]" if out.get("note") else ""))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from . import slices
+    from .engine import TimeLimitReached
+
+    overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
+    sl = slices.Slice(args.paper, args.profile, args.rows.split(",") if args.rows else None,
+                      slices.parse_range(args.seeds) or [0], slices.parse_range(args.folds), args.data_dir, overrides)
+    if args.list:
+        table = slices.listing(sl)
+        with __import__("pandas").option_context("display.width", 200, "display.max_rows", 500):
+            print(table.to_string(index=False))
+        done = (table["status"] == "finished").sum()
+        print(f"{len(table)} run(s), {done} finished; at most {table['cost (PMAC, at most)'].sum():.3f} PMAC "
+              f"(multiply-accumulates x 10^15, forward and backward) to train the rest")
+        return 0
+    try:
+        rows = slices.execute(sl, time_limit=slices.parse_duration(args.time_limit))
+    except TimeLimitReached as e:
+        print(f"resume me: {e}")
+        return slices.EXIT_RESUME
+    for _, r in rows.iterrows():
+        fold = "" if r["fold"] is None or r["fold"] != r["fold"] else f" fold {int(r['fold'])}"
+        print(f"{r['variant']:28s} seed {r['seed']}{fold}: accuracy {r['accuracy']:.4f}  {r['record']}")
+    return 0
+
+
+def _cmd_bundle(args) -> int:
+    from .bundle import BundleError, build
+
+    try:
+        sizes = build(args.out, python=args.python, platform=args.platform,
+                      data=args.data.split(",") if args.data else [], skip=args.skip.split(",") if args.skip else [],
+                      data_dir=args.data_dir)
+    except BundleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for part, size in sizes.items():
+        print(f"{part:8s} {size / 2**20:8.1f} MB")
+    total = sum(sizes.values()) / 2**20
+    print(f"{'total':8s} {total:8.1f} MB  -> {args.out}" + ("   (over 64 MB: leave out what the node has with --skip)"
+                                                             if total > 64 else ""))
+    print(f"on the node: {args.out}/run.sh --paper <paper> [--rows ...] [--seeds ...] [--time-limit 9m]")
+    return 0
+
+
+def _cmd_attention(args) -> int:
+    from .attention import recompute
+
+    path = recompute(args.run_dir, n=args.faces)
+    print(f"{path}: written from the run's selected checkpoint")
     return 0
 
 
@@ -85,10 +142,40 @@ def main(argv: list[str] | None = None) -> int:
 
     e = sub.add_parser("evaluate", help="re-evaluate a finished run from its best checkpoint")
     e.add_argument("run_dir")
-    e.add_argument("--tta", action="store_true", help="ten-crop + flip test-time augmentation")
+    e.add_argument("--tta", default=None, choices=list(TTA_MODES),
+                   help="test-time augmentation: tencrop, or random_views (Pham et al.'s 10 augmented views)")
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=_cmd_evaluate)
+
+    r = sub.add_parser("run", help="run a slice of a paper's plan (rows, seeds, folds) through the one engine")
+    r.add_argument("--paper", required=True, help="params/papers/<paper>.yaml: pham, shen_li, du, yu, qin")
+    r.add_argument("--profile", default="paper", help="paper (the recipe, for a GPU) or a CPU profile (smoke, test)")
+    r.add_argument("--rows", default=None, help="comma-separated rows of the plan (default: the profile's)")
+    r.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-2")
+    r.add_argument("--folds", default=None, help="CK+ folds, e.g. 0-9 (default: the profile's)")
+    r.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
+    r.add_argument("--results-dir", default=None,
+                   help="where the run records and the ledger go (default: the profile's)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    r.add_argument("--time-limit", default=None, help="e.g. 9m: stop after the epoch that reaches it, exit status 75")
+    r.add_argument("--list", action="store_true", help="print the slice's runs, their cost and status; run nothing")
+    r.set_defaults(fn=_cmd_run)
+
+    b = sub.add_parser("bundle", help="a folder a GPU node without internet can run a slice from (run.sh)")
+    b.add_argument("out", help="a new (or empty) folder")
+    b.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}",
+                   help="the node's Python, e.g. 3.12 (default: this one's)")
+    b.add_argument("--platform", default="manylinux_2_28_x86_64", help="the node's platform tag")
+    b.add_argument("--data", default=None, help="data sets to pack: fer2013,ckplus")
+    b.add_argument("--data-dir", default=None, help="where they are (default: FER_DATA_DIR)")
+    b.add_argument("--skip", default=None, help="packages the node already has, e.g. numpy,pandas,scipy")
+    b.set_defaults(fn=_cmd_bundle)
+
+    a = sub.add_parser("attention", help="recompute a finished run's attention.npz from its checkpoint")
+    a.add_argument("run_dir")
+    a.add_argument("--faces", type=int, default=None, help="test faces to explain (default: the run's eval.attention)")
+    a.set_defaults(fn=_cmd_attention)
 
     d = sub.add_parser("data", help="split sizes and per-class counts of a source", epilog=EPILOG)
     d.add_argument("--source", default="auto", choices=list(SOURCES))
@@ -103,12 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     m.set_defaults(fn=_cmd_models)
 
     args = p.parse_args(argv)
+    from .checkpoints import CheckpointError
     from .data import DataError
+    from .engine import TimeLimitReached
+    from .locks import RunLockedError
+    from .preflight import PreflightError
     from .records import RunExistsError
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, RunExistsError, FileNotFoundError, KeyError, ValueError) as e:
+    except TimeLimitReached as e:
+        print(f"resume me: {e}", file=sys.stderr)
+        return 75
+    except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError,
+            FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Loader(yaml.SafeLoader):
@@ -24,6 +24,47 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*$"
                r"|^[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
     list("-+0123456789."))
+
+
+#: Settings that cannot change a run's result: a resume may change them (the change is recorded),
+#: and they are left out of a config's hash and of the "same config" test of a finished run.
+RESULT_NEUTRAL = ("train.progress", "train.time_limit", "train.eval_batch_size", "output.results_dir",
+                  "output.checkpoint_dir", "output.overwrite")
+
+
+def result_settings(config: dict) -> dict:
+    """A resolved config (as a dict) without its :data:`RESULT_NEUTRAL` settings."""
+    out = copy.deepcopy(config)
+    for key in RESULT_NEUTRAL:
+        section, _, leaf = key.partition(".")
+        out.get(section, {}).pop(leaf, None)
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
+
+
+def diff_settings(old: dict, new: dict) -> dict[str, tuple]:
+    """``key -> (old, new)`` for every setting (dotted key) that differs between two resolved configs."""
+    a, b = _flat(old), _flat(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def parse_duration(text) -> float | None:
+    """``9m``, ``1h30m``, ``45s`` or a number of seconds, in seconds (None stays None)."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", str(text))
+    if not m or not any(m.groups()):
+        raise ValueError(f"time limit {text!r}: write it as 9m, 1h30m, 45s or a number of seconds")
+    h, mi, sec = (float(g or 0) for g in m.groups())
+    return h * 3600 + mi * 60 + sec
 
 
 def cross_validated(cv: bool | None, source: str) -> bool:
@@ -48,7 +89,7 @@ class DataConfig(_Section):
                                               "(true lets the synthetic set stand in for CK+)")
     with_contempt: bool = True
     strict_size: bool = False
-    subset: dict[Literal["train", "val", "test"], int] | None = Field(
+    subset: dict[Literal["train", "val", "test"], Annotated[int, Field(ge=1)]] | None = Field(
         None, description="at most this many images per split, stratified (quick profiles)")
     synthetic_size: list[int] = Field([3500, 700, 700], min_length=3, max_length=3)
     seed: int = Field(0, description="seed of the synthetic set and of subset sampling")
@@ -68,7 +109,10 @@ class OptimizerConfig(_Section):
     momentum: float = Field(0.9, ge=0)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
+    decoupled_weight_decay: bool = Field(False, description="radam: decay the weights directly (AdamW-style), "
+                                                            "as the RAdam of Pham et al.'s code does")
     betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)
+    eps: float = Field(1e-8, gt=0, description="adam, adamw, radam: the denominator's epsilon")
 
 
 class SchedulerConfig(_Section):
@@ -90,7 +134,15 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | None = Field(None, description="bf16 autocast; None: on for CUDA, off on CPU")
     channels_last: bool | None = Field(None, description="None: on for CUDA")
+    compile: bool = Field(False, description="torch.compile the model for the training steps")
     progress: bool = True
+    time_limit: float | None = Field(None, gt=0, description="seconds (or 9m, 1h30m) for this call: after "
+                                                             "the epoch that reaches it, checkpoint and stop")
+
+    @field_validator("time_limit", mode="before")
+    @classmethod
+    def _duration(cls, v):
+        return parse_duration(v)
 
 
 class AugmentConfig(_Section):
@@ -108,15 +160,34 @@ class LossConfig(_Section):
                                       description="extra loss terms a model exposes, with their weights")
 
 
+TTA_MODES = ("tencrop", "random_views")
+
+
 class EvalConfig(_Section):
-    tta: bool = Field(False, description="also report ten-crop + flip test-time augmentation")
+    tta: list[Literal["tencrop", "random_views"]] = Field(
+        default_factory=list, description="test-time augmentation modes reported beside the plain evaluation: "
+        "tencrop (corners, centre and their mirrors), random_views (eval.tta_views draws of the training "
+        "augmentation, softmax averaged: Pham et al.'s evaluation)")
     tta_crop: int = Field(44, ge=8, le=48, description="ten-crop size at 48x48")
+    tta_views: int = Field(10, ge=1, description="random_views: how many augmented views per image")
+    attention: int = Field(32, ge=0, description="test faces explained at the end of training and kept in the "
+                                                 "record's attention.npz (0: none)")
+    attention_steps: int = Field(16, ge=2, description="Integrated Gradients' steps")
+    attention_sanity: bool = Field(True, description="the cascading-randomisation sanity check of the maps")
 
 
 class OutputConfig(_Section):
     results_dir: str = "results"
     checkpoint_dir: str = "checkpoints"
     overwrite: bool = Field(False, description="replace an existing run (the old one is kept aside)")
+
+
+class TagsConfig(_Section):
+    """How the run is filed in its results folder's ledger (None: derived, see ``Config.tags_for``)."""
+
+    paper: str | None = Field(None, description="the paper (default: the experiment)")
+    variant: str | None = Field(None, description="the plan's row (default: the model)")
+    profile: str | None = Field(None, description="the profile (default: the experiment)")
 
 
 class Config(_Section):
@@ -130,12 +201,19 @@ class Config(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    tags: TagsConfig = Field(default_factory=TagsConfig)
 
     @model_validator(mode="after")
     def _check_ranges(self):
         lo, hi = self.augment.crop_scale
         if not 0 < lo <= hi <= 1:
             raise ValueError("augment.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1")
+        o = self.train.optimizer
+        if o.decoupled_weight_decay and o.name != "radam":
+            raise ValueError(f"train.optimizer.decoupled_weight_decay applies to radam only (use adamw for Adam "
+                             f"with decoupled decay), not {o.name}")
+        if len(set(self.eval.tta)) != len(self.eval.tta):
+            raise ValueError(f"eval.tta lists a mode twice: {self.eval.tta}")
         return self
 
     @property
@@ -150,6 +228,12 @@ class Config(_Section):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    def ledger_tags(self) -> dict[str, str]:
+        """``paper``, ``variant`` and ``profile`` of the run's ledger row."""
+        t = self.tags
+        return {"paper": t.paper or self.experiment, "variant": t.variant or self.model.name,
+                "profile": t.profile or self.experiment}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -197,11 +281,14 @@ def parse_override(item: str) -> dict:
 def load_config(params: str | Path | dict | None = None, overrides: list[str] | tuple = (),
                 **fields: Any) -> Config:
     """Read ``params`` (a file path, a dict or None for defaults), apply ``--set`` overrides
-    and keyword fields (``load_config(p, seed=1)``), validate, and return the :class:`Config`."""
+    and keyword fields (``load_config(p, seed=1)``), validate, and return the :class:`Config`.
+    An error names each bad key and where its value came from: the file, or the ``--set``."""
     where = str(params) if isinstance(params, (str, Path)) else "config"
     raw = read_params(params) if isinstance(params, (str, Path)) else copy.deepcopy(params or {})
+    origin: dict[str, str] = {}
     for item in overrides:
         raw = _merge(raw, parse_override(item))
+        origin[item.split("=", 1)[0].strip()] = f"from --set {item}"
     raw = _merge(raw, fields)
     try:
         return Config.model_validate(raw)
@@ -209,13 +296,15 @@ def load_config(params: str | Path | dict | None = None, overrides: list[str] | 
         lines = []
         for err in e.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            source = next((o for k, o in origin.items()
+                           if key == k or key.startswith(k + ".") or k.startswith(key + ".")), f"in {where}")
             if err["type"] == "extra_forbidden":
                 section = _section_of(err["loc"][:-1])
                 known = ", ".join(section.model_fields) if section else ""
-                lines.append(f"  {key}: unknown key (known here: {known})")
+                lines.append(f"  {key}: unknown key (known here: {known}) ({source})")
             else:
-                lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"Invalid configuration in {where}:\n" + "\n".join(lines)) from None
+                lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r}) ({source})")
+        raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None
 
 
 def _section_of(loc: tuple) -> type[BaseModel] | None:

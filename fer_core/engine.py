@@ -9,7 +9,6 @@ from ``cfg.seed``, so the resumed run ends with the same metrics as one run stra
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import attention, checkpoints, ledger, preflight
 from . import data as fer_data
-from .augment import augment, tta_views, to_input
-from .config import Config, load_config
+from .augment import augment, random_view_params, tencrop_views, to_input, warp
+from .config import RESULT_NEUTRAL, AugmentConfig, Config, ConfigError, diff_settings, load_config, result_settings
 from .losses import LOSS_TERMS, Criterion, logits_of
 from .metrics import classification_metrics, roc_curves
-from .models import create_model, get_spec
+from .models import count_parameters, create_model, get_spec
+from .locks import run_lock
 from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance, write_record
 
 
@@ -42,7 +43,7 @@ def load_data(cfg: Config) -> fer_data.FERData:
 
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu.")
+        raise ConfigError("train.device=cuda, but no CUDA device is visible here: use train.device=auto or cpu.")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -64,8 +65,11 @@ def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam}[o.name]
-    return cls(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    if o.name == "radam":
+        return torch.optim.RAdam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay,
+                                 decoupled_weight_decay=o.decoupled_weight_decay)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[o.name]
+    return cls(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
 
 
 def build_scheduler(cfg: Config, opt: torch.optim.Optimizer):
@@ -78,6 +82,16 @@ def build_scheduler(cfg: Config, opt: torch.optim.Optimizer):
     if s.name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.train.epochs, eta_min=s.min_lr)
     return None
+
+
+class TimeLimitReached(RuntimeError):
+    """A run stopped at its time limit, checkpointed: calling it again (resume) continues exactly."""
+
+    def __init__(self, run: str, epoch: int | None):
+        self.run, self.epoch = run, epoch
+        where = f"after epoch {epoch} of run {run}" if epoch is not None else f"before run {run}"
+        super().__init__(f"time limit reached {where}; everything is checkpointed: run the same command again "
+                         f"to resume")
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -93,6 +107,7 @@ class Setup:
     in_channels: int
     amp: bool
     channels_last: bool
+    compile: bool = False
 
     @classmethod
     def of(cls, cfg: Config) -> "Setup":
@@ -101,7 +116,13 @@ class Setup:
         size, ch = input_shape(cfg)
         amp = cfg.train.amp if cfg.train.amp is not None else cuda
         cl = cfg.train.channels_last if cfg.train.channels_last is not None else cuda
-        return cls(device, size, ch, amp, cl)
+        return cls(device, size, ch, amp, cl, cfg.train.compile)
+
+    @property
+    def precision(self) -> dict:
+        """The settings in force, for the provenance: autocast dtype, memory format, compilation."""
+        return {"autocast": "bfloat16" if self.amp else None, "channels_last": self.channels_last,
+                "compile": self.compile, "losses_and_metrics": "float32"}
 
     def autocast(self):
         if not self.amp:
@@ -117,38 +138,72 @@ def _images_tensor(data: fer_data.FERData, device: torch.device) -> torch.Tensor
 
 
 # -- evaluation ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TTA:
+    """One test-time augmentation mode (``eval.tta``) with the settings it reads."""
+
+    mode: str
+    crop: int = 44
+    n_views: int = 10
+    augment: AugmentConfig | None = None
+    seed: int = 0
+
+    @classmethod
+    def of(cls, cfg: Config, mode: str) -> "TTA":
+        return cls(mode, cfg.eval.tta_crop, cfg.eval.tta_views, cfg.augment, cfg.seed)
+
+
+def _view_maker(tta: TTA | None, n: int, setup: Setup):
+    """``views(x, rows)``: the model inputs of one batch ``x`` (rows ``rows`` of the split), one per view."""
+    size, ch = setup.size, setup.in_channels
+    if tta is None:
+        return lambda x, rows: iter([to_input(x, size, ch)])
+    if tta.mode == "tencrop":
+        return lambda x, rows: iter(tencrop_views(x, tta.crop, size, ch))
+    if tta.mode == "random_views":
+        thetas = random_view_params(n, tta.augment or AugmentConfig(), tta.n_views, tta.seed)
+        return lambda x, rows: (warp(x, th[rows], size, ch) for th in thetas)
+    raise ValueError(f"unknown test-time augmentation {tta.mode!r}")
+
+
 @torch.no_grad()
-def _forward(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256, tta: bool = False,
-             tta_crop: int = 44, with_terms: bool = False) -> tuple[np.ndarray, dict[str, float]]:
-    """One pass over ``data``: class probabilities and, with ``with_terms`` (single view), the
-    mean of every registered loss term the model's outputs allow."""
+def _forward(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256,
+             tta: TTA | None = None, with_terms: bool = False) -> tuple[np.ndarray, dict[str, float]]:
+    """One pass over ``data``: class probabilities (the softmax averaged over the views of ``tta``)
+    and, with ``with_terms`` (single view), the mean of every registered loss term the model's
+    outputs allow."""
     model.eval()
     images = _images_tensor(data, setup.device)
     targets = torch.from_numpy(data.targets).to(setup.device) if with_terms else None
+    views = _view_maker(tta, len(images), setup)
     probs, sums = [], {}
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
-        views = tta_views(x, tta_crop, setup.size, setup.in_channels) if tta else \
-            [to_input(x, setup.size, setup.in_channels)]
-        with setup.autocast():
-            outs = [model(setup.prepare(v)) for v in views]
-            logits = torch.stack([logits_of(o).float() for o in outs]).mean(0)
-        probs.append(torch.softmax(logits, 1).cpu())
-        if with_terms and isinstance(outs[0], dict):
+        total, first = None, None
+        for v in views(x, slice(i, i + len(x))):
+            with setup.autocast():
+                out = model(setup.prepare(v))
+            p = torch.softmax(logits_of(out).float(), 1)
+            total = p if total is None else total + p
+            if first is None:
+                first = (out, v)
+        probs.append(total.cpu())
+        if with_terms and isinstance(first[0], dict):
             for name, term in LOSS_TERMS.items():
                 try:
-                    value = float(term(outs[0], targets[i:i + batch_size], views[0]))
+                    value = float(term(first[0], targets[i:i + batch_size], first[1]))
                 except KeyError:
                     continue  # the model has no output this term needs
                 sums[name] = sums.get(name, 0.0) + value * len(x)
-    return torch.cat(probs).numpy(), {k: v / len(images) for k, v in sums.items()}
+    probs = torch.cat(probs)  # sums of one softmax per view: dividing by the row sum averages them
+    return (probs / probs.sum(1, keepdim=True)).numpy(), {k: v / len(images) for k, v in sums.items()}
 
 
 def predict(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256,
-            tta: bool = False, tta_crop: int = 44) -> np.ndarray:
-    """Class probabilities ``N x C`` for every image of ``data`` (softmax of the logits, which
-    are averaged over the ten-crop + flip views when ``tta``)."""
-    return _forward(model, data, setup, batch_size, tta, tta_crop)[0]
+            tta: TTA | None = None) -> np.ndarray:
+    """Class probabilities ``N x C`` for every image of ``data``: the softmax of the logits, averaged
+    over the views of a test-time augmentation ``tta`` when given."""
+    return _forward(model, data, setup, batch_size, tta)[0]
 
 
 def loss_terms(model: nn.Module, data: fer_data.FERData, setup: Setup, batch_size: int = 256) -> dict[str, float]:
@@ -174,27 +229,132 @@ def _progress(iterable, enabled: bool, **kw):
     return tqdm(iterable, **kw)
 
 
-def _save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a run killed while saving keeps the previous checkpoint
+def _fresh_state() -> dict:
+    return {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed": 0.0,
+            "stopped_early": False}
+
+
+def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.Optimizer, criterion: Criterion,
+                 images: torch.Tensor, targets: torch.Tensor, epoch: int) -> dict:
+    """One pass over the training split; returns the epoch's mean loss terms and accuracy. The
+    shuffle, the augmentation and dropout are seeded by (seed, epoch), so a resumed run repeats
+    exactly what an uninterrupted one does. ``model`` may be the compiled one (``train.compile``)."""
+    model.train()
+    g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout and any other global randomness
+    perm = torch.randperm(len(images), generator=g)
+    sums = {k: torch.zeros((), device=setup.device) for k in criterion.names}  # on-device: no sync per step
+    correct = torch.zeros((), device=setup.device, dtype=torch.long)
+    steps = list(perm.split(cfg.train.batch_size))
+    if len(steps) > 1 and len(steps[-1]) == 1:
+        steps.pop()  # BatchNorm cannot train on a batch of one image
+    for idx in _progress(steps, cfg.train.progress, leave=False, desc=f"epoch {epoch + 1}", unit="batch"):
+        idx = idx.to(setup.device)
+        x = augment(images[idx], cfg.augment, setup.size, setup.in_channels, g)
+        y = targets[idx]
+        with setup.autocast():
+            out = model(setup.prepare(x))
+            terms = criterion(out, y, x)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        for k, v in terms.items():
+            sums[k] += v.detach() * len(idx)
+        correct += (logits_of(out).argmax(1) == y).sum()
+    seen = sum(len(i) for i in steps)
+    return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+            **{f"train_{k}": float(v) / seen for k, v in sums.items()}, "train_acc": int(correct) / seen}
+
+
+def _validate(model: nn.Module, val_set: fer_data.FERData, setup: Setup, cfg: Config) -> dict:
+    probs = predict(model, val_set, setup, cfg.train.eval_batch_size)
+    y = val_set.targets
+    return {"val_loss": float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean()),
+            "val_acc": float((probs.argmax(1) == y).mean())}
+
+
+def _end_epoch(state: dict, row: dict, cfg: Config, paths: RunPaths, model: nn.Module,
+               opt: torch.optim.Optimizer, sched, elapsed: float) -> None:
+    """Selection on validation accuracy, the schedule's step, early stopping, and both checkpoints."""
+    if sched is not None:
+        plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        sched.step(row["val_acc"]) if plateau else sched.step()
+    state["history"].append(row)
+    if row["val_acc"] > state["best_acc"]:
+        state.update(best_acc=row["val_acc"], best_epoch=row["epoch"], bad_epochs=0)
+        checkpoints.save({"model": model.state_dict(), "epoch": row["epoch"]}, paths.checkpoints / checkpoints.BEST)
+    else:
+        state["bad_epochs"] += 1
+    patience = cfg.train.early_stopping
+    state.update(epoch=row["epoch"], elapsed=elapsed,
+                 stopped_early=patience is not None and state["bad_epochs"] >= patience)
+    checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict() if sched is not None else None, "state": state,
+                      "config": cfg.to_dict()}, paths.checkpoints / checkpoints.LAST, keep_previous=True)
+
+
+def _test_and_record(cfg: Config, paths: RunPaths, model: nn.Module, data: fer_data.FERData, setup: Setup,
+                     state: dict, started: str, wall_time_s: float) -> RunRecord:
+    """Test once, with the weights of the best validation epoch (plain and with every ``eval.tta``
+    mode), and write the run record."""
+    test_set = data.select("test")
+    model.load_state_dict(checkpoints.load(paths.checkpoints / checkpoints.BEST, setup.device)["model"])
+    probs, terms = _forward(model, test_set, setup, cfg.train.eval_batch_size, with_terms=True)
+    metrics, roc = evaluation(test_set, probs)
+    metrics = {"split": "test", "selected_epoch": state["best_epoch"], "best_val_acc": state["best_acc"],
+               "epochs_run": state["epoch"], "parameters": count_parameters(model), "note": data.note or None,
+               **metrics}
+    if terms:
+        metrics["loss_terms"] = terms
+    columns = {"file": test_set.files if test_set.files is not None else np.arange(len(test_set)),
+               "target": test_set.targets, "pred": probs.argmax(1)}
+    if cfg.eval.tta:
+        metrics["tta"], roc = {}, {"plain": roc}
+        for mode in cfg.eval.tta:
+            tta_probs = predict(model, test_set, setup, cfg.train.eval_batch_size, tta=TTA.of(cfg, mode))
+            metrics["tta"][mode], roc[f"tta_{mode}"] = evaluation(test_set, tta_probs)
+            columns[f"pred_tta_{mode}"] = tta_probs.argmax(1)
+    predictions = pd.DataFrame({**columns, **{f"prob_{c}": probs[:, i] for i, c in enumerate(data.class_names)}})
+    explained = attention.compute(model, cfg.model.name, setup, test_set, n=cfg.eval.attention,
+                                  ig_steps=cfg.eval.attention_steps, sanity=cfg.eval.attention_sanity,
+                                  seed=cfg.data.seed) if cfg.eval.attention else None
+    prov = provenance(cfg, data, setup.device, wall_time_s, started, setup.precision)
+    if state.get("changes"):
+        prov["resumed_with_changes"] = state["changes"]
+    write_record(paths, cfg, state["history"], metrics, roc, predictions, prov, explained)
+    record = RunRecord.read(paths.results)
+    ledger.append(cfg.output.results_dir, ledger.row_of(record, **cfg.ledger_tags()))
+    return record
 
 
 def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, resume: bool = False,
-          stop_after: int | None = None) -> RunRecord | None:
+          stop_after: int | None = None, deadline: float | None = None) -> RunRecord | None:
     """Train, select on validation, test, and write the run record; returns it.
 
-    ``stop_after=k`` stops after epoch k as if the run were killed there (returns None; used to
-    test exact resume).
+    The run is locked for the whole call (one process per run: ``fer_core.locks``). ``deadline``
+    (a ``time.monotonic()`` value) and ``train.time_limit`` (seconds from this call) end the call
+    after the epoch that reaches them, with :class:`TimeLimitReached`; the run is checkpointed and
+    resumes exactly. ``stop_after=k`` stops after epoch k as if the run were killed there (returns
+    None; used to test exact resume).
     """
     if not isinstance(cfg, Config):
         cfg = load_config(cfg)
+    if cfg.train.time_limit:
+        own = time.monotonic() + cfg.train.time_limit
+        deadline = own if deadline is None else min(deadline, own)
     paths = RunPaths.of(cfg)
-    resuming = prepare_run(paths, resume=resume, overwrite=cfg.output.overwrite)
+    preflight.writable(paths.results.parent, "results")  # before anything is locked, loaded or trained
+    preflight.writable(paths.checkpoints.parent, "checkpoint")
+    with run_lock(cfg.run_name, paths.results, paths.checkpoints):
+        resuming = prepare_run(paths, resume=resume, overwrite=cfg.output.overwrite)
+        return _train(cfg, paths, data, resuming, stop_after, deadline)
+
+
+def _train(cfg: Config, paths: RunPaths, data: fer_data.FERData | None, resuming: bool, stop_after: int | None,
+           deadline: float | None) -> RunRecord | None:
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     data = data if data is not None else load_data(cfg)
-    train_set, val_set, test_set = (data.select(s) for s in ("train", "val", "test"))
+    train_set, val_set = data.select("train"), data.select("val")
     setup = Setup.of(cfg)
     model = build_model(cfg, data.num_classes).to(setup.device)
     if setup.channels_last:
@@ -202,99 +362,61 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     opt = build_optimizer(cfg, model)
     sched = build_scheduler(cfg, opt)
     criterion = Criterion(cfg.loss)
-
-    state = {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed": 0.0,
-             "stopped_early": False}
-    if resuming:
-        ckpt = torch.load(paths.checkpoints / "last.pt", map_location=setup.device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        state = ckpt["state"]
-        t0 -= state["elapsed"]
+    _preflight(cfg, paths, data, model, opt)
+    state = _resume(cfg, paths, setup, model, opt, sched) if resuming else _fresh_state()
+    t0 -= state["elapsed"]
 
     images = _images_tensor(train_set, setup.device)
     targets = torch.from_numpy(train_set.targets).to(setup.device)
-    n, bs = len(images), cfg.train.batch_size
-    show = cfg.train.progress
-    epochs = _progress(range(state["epoch"], cfg.train.epochs), show, desc=cfg.run_name, unit="epoch",
-                       initial=state["epoch"], total=cfg.train.epochs)
+    step_model = torch.compile(model) if setup.compile else model  # shares its parameters with model
+    epochs = _progress(range(state["epoch"], cfg.train.epochs), cfg.train.progress, desc=cfg.run_name,
+                       unit="epoch", initial=state["epoch"], total=cfg.train.epochs)
     for epoch in epochs:
         if state["stopped_early"]:  # a run killed after early stopping resumes straight to the test
             break
-        model.train()
-        g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout and any other global randomness
-        perm = torch.randperm(n, generator=g)
-        sums = {k: torch.zeros((), device=setup.device) for k in criterion.names}  # on-device: no sync per step
-        correct = torch.zeros((), device=setup.device, dtype=torch.long)
-        steps = list(perm.split(bs))
-        if len(steps) > 1 and len(steps[-1]) == 1:
-            steps.pop()  # BatchNorm cannot train on a batch of one image
-        for idx in _progress(steps, show, leave=False, desc=f"epoch {epoch + 1}", unit="batch"):
-            idx = idx.to(setup.device)
-            x = augment(images[idx], cfg.augment, setup.size, setup.in_channels, g)
-            y = targets[idx]
-            with setup.autocast():
-                out = model(setup.prepare(x))
-                terms = criterion(out, y, x)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            for k, v in terms.items():
-                sums[k] += v.detach() * len(idx)
-            correct += (logits_of(out).argmax(1) == y).sum()
-        seen = sum(len(i) for i in steps)
-        val_probs = predict(model, val_set, setup, cfg.train.eval_batch_size)
-        val_y = val_set.targets
-        val_acc = float((val_probs.argmax(1) == val_y).mean())
-        val_loss = float(-np.log(np.clip(val_probs[np.arange(len(val_y)), val_y], 1e-12, 1)).mean())
-        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
-               **{f"train_{k}": float(v) / seen for k, v in sums.items()},
-               "train_acc": int(correct) / seen, "val_loss": val_loss, "val_acc": val_acc}
-        if sched is not None:
-            sched.step(val_acc) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
-        state["history"].append(row)
-        if val_acc > state["best_acc"]:
-            state.update(best_acc=val_acc, best_epoch=epoch + 1, bad_epochs=0)
-            _save({"model": model.state_dict(), "epoch": epoch + 1}, paths.checkpoints / "best.pt")
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch + 1
-        state["elapsed"] = time.perf_counter() - t0
-        patience = cfg.train.early_stopping
-        state["stopped_early"] = patience is not None and state["bad_epochs"] >= patience
-        _save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-               "scheduler": sched.state_dict() if sched is not None else None, "state": state},
-              paths.checkpoints / "last.pt")
-        if show and hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(train_loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+        row = _train_epoch(cfg, setup, step_model, opt, criterion, images, targets, epoch)
+        row.update(_validate(model, val_set, setup, cfg))
+        _end_epoch(state, row, cfg, paths, model, opt, sched, time.perf_counter() - t0)
+        if hasattr(epochs, "set_postfix"):
+            epochs.set_postfix(train_loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
         if stop_after is not None and epoch + 1 >= stop_after:
             return None  # as if killed right after this epoch's checkpoint
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeLimitReached(cfg.run_name, epoch + 1)
         if state["stopped_early"]:
             break
+    return _test_and_record(cfg, paths, model, data, setup, state, started, time.perf_counter() - t0)
 
-    # test once, with the weights of the best validation epoch
-    best = torch.load(paths.checkpoints / "best.pt", map_location=setup.device, weights_only=True)
-    model.load_state_dict(best["model"])
-    probs, terms = _forward(model, test_set, setup, cfg.train.eval_batch_size, with_terms=True)
-    metrics, roc = evaluation(test_set, probs)
-    metrics = {"split": "test", "selected_epoch": state["best_epoch"], "best_val_acc": state["best_acc"],
-               "epochs_run": state["epoch"], "note": data.note or None, **metrics}
-    if terms:
-        metrics["loss_terms"] = terms
-    columns = {"file": test_set.files if test_set.files is not None else np.arange(len(test_set)),
-               "target": test_set.targets, "pred": probs.argmax(1)}
-    if cfg.eval.tta:
-        tta_probs = predict(model, test_set, setup, cfg.train.eval_batch_size, tta=True, tta_crop=cfg.eval.tta_crop)
-        metrics["tta"], roc_tta = evaluation(test_set, tta_probs)
-        roc = {"plain": roc, "tta": roc_tta}
-        columns["pred_tta"] = tta_probs.argmax(1)
-    predictions = pd.DataFrame({**columns, **{f"prob_{c}": probs[:, i] for i, c in enumerate(data.class_names)}})
-    prov = provenance(cfg, data, setup.device, time.perf_counter() - t0, started)
-    write_record(paths, cfg, state["history"], metrics, roc, predictions, prov)
-    return RunRecord.read(paths.results)
+
+def _preflight(cfg: Config, paths: RunPaths, data: fer_data.FERData, model: nn.Module,
+               opt: torch.optim.Optimizer) -> None:
+    """Before the first batch: the data cache is writable, the disk has room for the checkpoints
+    (the results and checkpoint folders are checked before the run is locked)."""
+    if data.source not in fer_data.BUNDLED:
+        preflight.writable(fer_data.cache_dir(), "data cache (FER_CACHE_DIR)")
+    slots = {"sgd": 1 if cfg.train.optimizer.momentum else 0}.get(cfg.train.optimizer.name, 2)
+    preflight.disk_space(paths.checkpoints.parent, preflight.checkpoint_bytes(count_parameters(model), slots))
+
+
+def _resume(cfg: Config, paths: RunPaths, setup: Setup, model: nn.Module, opt: torch.optim.Optimizer, sched) -> dict:
+    """The training state of ``last.pt``, after checking that the checkpoint was made under the same
+    settings (those that cannot change the result may differ: they are recorded)."""
+    ckpt = checkpoints.load(paths.checkpoints / checkpoints.LAST, setup.device, resume=True)
+    state = ckpt["state"]
+    if ckpt.get("config") is not None:
+        differences = diff_settings(ckpt["config"], cfg.to_dict())
+        refused = {k: v for k, v in differences.items() if k not in RESULT_NEUTRAL}
+        if refused:
+            lines = "\n".join(f"  {k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in refused.items())
+            raise ConfigError(f"Run {cfg.run_name} was started with other settings, and a resume must continue the "
+                              f"same run:\n{lines}\nResume without these changes, or start a new run (another run "
+                              f"name, or output.overwrite=true, which keeps the old files aside).")
+        state.setdefault("changes", {}).update({k: list(v) for k, v in differences.items()})
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    if sched is not None:
+        sched.load_state_dict(ckpt["scheduler"])
+    return state
 
 
 def run_data(record: RunRecord, data: fer_data.FERData | None = None) -> fer_data.FERData:
@@ -318,7 +440,7 @@ def restore(run_dir: str | Path | RunRecord, data: fer_data.FERData | None = Non
     data = run_data(record, data)
     setup = Setup.of(cfg)
     model = build_model(cfg, data.num_classes).to(setup.device)
-    model.load_state_dict(torch.load(ckpt, map_location=setup.device, weights_only=True)["model"])
+    model.load_state_dict(checkpoints.load(ckpt, setup.device)["model"])
     return model.eval(), setup, data, cfg
 
 
@@ -332,25 +454,28 @@ def outputs(model: nn.Module, setup: Setup, data: fer_data.FERData) -> dict[str,
     return {k: v.float().cpu().numpy() for k, v in out.items() if torch.is_tensor(v)}
 
 
-def evaluate_run(run_dir: str | Path, *, tta: bool = False, split: str = "test",
+def evaluate_run(run_dir: str | Path, *, tta: str | None = None, split: str = "test",
                  data: fer_data.FERData | None = None) -> dict:
-    """Re-evaluate a finished run from its record and best checkpoint (nothing is written)."""
+    """Re-evaluate a finished run from its record and best checkpoint, plainly or with one
+    test-time augmentation mode (``tencrop``, ``random_views``); nothing is written."""
     model, setup, data, cfg = restore(run_dir, data)
     part = data.select(split)
-    probs = predict(model, part, setup, cfg.train.eval_batch_size, tta=tta, tta_crop=cfg.eval.tta_crop)
+    probs = predict(model, part, setup, cfg.train.eval_batch_size, tta=TTA.of(cfg, tta) if tta else None)
     metrics, _ = evaluation(part, probs)
     return {"run": str(run_dir), "split": split, "tta": tta, "note": data.note or None, **metrics}
 
 
-def run(cfg: Config, *, reuse: bool = True, data: fer_data.FERData | None = None) -> RunRecord:
-    """Train ``cfg``, or, with ``reuse``, read back its finished record when that run used the
-    same resolved config on the same data (checked by fingerprint). A finished run with another
-    config is an error, never overwritten."""
+def run(cfg: Config, *, reuse: bool = True, data: fer_data.FERData | None = None, resume: bool = False,
+        deadline: float | None = None) -> RunRecord:
+    """Train ``cfg`` (resuming a started run with ``resume``), or, with ``reuse``, read back its
+    finished record when that run used the same resolved config (settings that cannot change the
+    result aside) on the same data (checked by fingerprint). A finished run with another config is
+    an error, never overwritten."""
     paths = RunPaths.of(cfg)
     if reuse and paths.finished:
         record = RunRecord.read(paths.results)
         data = data if data is not None else load_data(cfg)
-        same_cfg = record.config == cfg.to_dict()
+        same_cfg = result_settings(record.config) == result_settings(cfg.to_dict())
         same_data = record.provenance["data"]["fingerprint"] == data.fingerprint
         if same_cfg and same_data:
             return record
@@ -358,4 +483,4 @@ def run(cfg: Config, *, reuse: bool = True, data: fer_data.FERData | None = None
         raise RunExistsError(f"Run {paths.results} exists with a different {what}. Give this run another "
                              f"name (run=...), or set output.overwrite=true to replace it (the old record "
                              f"is moved aside).")
-    return train(cfg, data=data)
+    return train(cfg, data=data, resume=resume, deadline=deadline)

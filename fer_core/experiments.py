@@ -3,15 +3,18 @@
 ``params/papers/<paper>.yaml`` holds
 
 - ``recipe``: the paper's training recipe, a config fragment used as written in the ``paper``
-  profile (where the paper is silent: the authors' code or the closest standard choice, named
-  in a comment and in the chapter);
-- ``quick``: what the CPU profiles (``smoke``, ``test``) cut from it;
-- ``rows``: one entry per row of the paper's table (``model``, optional ``variant`` name,
-  ``kwargs``, ``loss`` weights, ``input_size``, ``quick_input_size``, ``dataset`` when not the
-  recipe's, ``claim``: the row's model name in ``book/claims.csv``, default the variant, null
-  for a row the paper does not have, such as an ablation or extension of this book, and ``set``:
-  a config fragment of the row's own, in every profile, e.g. the longer schedule of a cheap sanity
-  check);
+  profile;
+- ``settings``: where each setting of the recipe comes from, one entry per leaf key:
+  ``{source: "<paper>.txt:<line> ..."}`` when the text (or the authors' code) gives it,
+  ``{choice: "..."}`` when it is this book's named choice because the text is silent;
+- ``deviations`` and ``protocol``: the notes a reader must see, rendered by the chapters (never
+  re-typed there);
+- ``quick``: what the CPU profiles (``smoke``, ``test``) cut from the recipe;
+- ``rows``: one entry per row the book runs (``model``, optional ``variant`` name, ``kwargs``,
+  ``loss`` weights, ``input_size``, ``quick_input_size``, ``dataset`` when not the recipe's,
+  ``set``: a config fragment of the row's own, and ``sr_from``: the row whose trained SR net the
+  row loads, run first). Which claims a row answers is in ``book/claims.csv`` (its ``row`` column);
+  a row no claim names is this book's ablation or extension;
 - ``profiles``: per CPU profile, the ``rows`` it runs, a ``set`` fragment of its own and, for
   cross-validated rows, the ``folds`` it runs (the ``paper`` profile runs every row and fold with
   the recipe alone);
@@ -19,28 +22,26 @@
   the synthetic set stands in for CK+ and is split into folds by its subjects in the same way.
 
 A config is built as: ``params/<profile>.yaml`` <- recipe <- quick and the profile's ``set``
-(CPU profiles) <- the row (and its ``set``) <- the caller's overrides. The recipe's dataset is used when data is configured (``data_dir`` or
-``FER_DATA_DIR``); with none, the synthetic set stands in, and every output says so.
+(CPU profiles) <- the row (and its ``set``) <- the caller's overrides. The recipe's dataset is
+used when data is configured (``data_dir`` or ``FER_DATA_DIR``); with none, the synthetic set
+stands in, and every output says so.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from . import ledger
-from .claims import claim
 from .config import Config, ConfigError, _merge, load_config, read_params
 from .data import BUNDLED
-from .engine import load_data, run
 from .paths import ROOT, params_file
 
 PAPERS_DIR = ROOT / "params" / "papers"
-_ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "claim", "set"}
-NO_CLAIM = "no claim (this book's extension)"
+_ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "set", "sr_from"}
+_PLAN_KEYS = {"paper", "recipe", "settings", "deviations", "protocol", "quick", "rows", "profiles", "cv_folds"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Plan:
     rows: list[dict]
     profiles: dict[str, dict] = field(default_factory=dict)
     cv_folds: int = 10
+    settings: dict[str, dict] = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)
+    protocol: list[str] = field(default_factory=list)
 
     def variants(self) -> list[str]:
         return [variant_of(r) for r in self.rows]
@@ -101,16 +105,33 @@ def read_plan(paper: str) -> Plan:
         known = sorted(p.stem for p in PAPERS_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"No plan for paper {paper!r}: {path} does not exist. Plans: {known}.")
     raw = yaml.safe_load(path.read_text()) or {}
-    unknown = set(raw) - {"paper", "recipe", "quick", "rows", "profiles", "cv_folds"}
+    _check_keys(path, raw)
+    plan = Plan(raw.get("paper", paper), raw.get("recipe", {}), raw.get("quick", {}), raw.get("rows", []),
+                raw.get("profiles", {}), int(raw.get("cv_folds", 10)), raw.get("settings") or {},
+                list(raw.get("deviations") or []), list(raw.get("protocol") or []))
+    _check_references(path, plan)
+    return plan
+
+
+def _check_keys(path, raw: dict) -> None:
+    """Top-level, row and settings keys of a plan file."""
+    unknown = set(raw) - _PLAN_KEYS
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}.")
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; keys are {sorted(_PLAN_KEYS)}.")
     for i, row in enumerate(raw.get("rows", [])):
         bad = set(row) - _ROW_KEYS
         if bad or "model" not in row:
             raise ConfigError(f"{path}: rows[{i}] has unknown key(s) {sorted(bad)} or no model; "
                               f"keys are {sorted(_ROW_KEYS)}.")
-    plan = Plan(raw.get("paper", paper), raw.get("recipe", {}), raw.get("quick", {}), raw.get("rows", []),
-                raw.get("profiles", {}), int(raw.get("cv_folds", 10)))
+    for key, entry in (raw.get("settings") or {}).items():
+        kinds = {"source", "choice"}
+        if not isinstance(entry, dict) or len(set(entry) & kinds) != 1 or set(entry) - kinds:
+            raise ConfigError(f"{path}: settings.{key} must be {{source: ...}} (the paper gives it) or "
+                              f"{{choice: ...}} (this book's named choice), not {entry!r}.")
+
+
+def _check_references(path, plan: Plan) -> None:
+    """Profiles name existing rows and folds; ``sr_from`` names an existing row."""
     for prof, entry in plan.profiles.items():
         if not isinstance(entry, dict) or set(entry) - {"rows", "set", "folds"} or "rows" not in entry:
             raise ConfigError(f"{path}: profiles.{prof} must be a mapping with 'rows' (and optionally 'set', "
@@ -120,7 +141,18 @@ def read_plan(paper: str) -> Plan:
         missing = [v for v in entry["rows"] if v not in plan.variants()]
         if missing:
             raise ConfigError(f"{path}: profiles.{prof} names unknown row(s) {missing}.")
-    return plan
+    for row in plan.rows:
+        if row.get("sr_from") and row["sr_from"] not in plan.variants():
+            raise ConfigError(f"{path}: row {variant_of(row)!r} has sr_from {row['sr_from']!r}, which is not a row.")
+
+
+def leaf_keys(fragment: dict, prefix: str = "") -> list[str]:
+    """``a.b.c`` for every leaf of a nested config fragment (lists are leaves)."""
+    out = []
+    for k, v in fragment.items():
+        key = f"{prefix}{k}"
+        out += leaf_keys(v, key + ".") if isinstance(v, dict) and v else [key]
+    return out
 
 
 def data_configured(data_dir: str | None) -> bool:
@@ -140,9 +172,9 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
     cv = dataset == "ckplus"
     if fold is not None and not cv:
         raise ValueError(f"{plan.paper}/{variant} uses {dataset}'s fixed splits; it has no folds.")
-    size = row.get("quick_input_size") if quick and row.get("quick_input_size") else \
-        (row.get("input_size") if not quick else None)
+    size = row.get("quick_input_size") if quick and row.get("quick_input_size") else row.get("input_size")
     row_cfg: dict = {"experiment": plan.paper, "seed": seed,
+                     "tags": {"paper": plan.paper, "variant": variant, "profile": profile},
                      "data": {"source": source, **({"dir": str(data_dir)} if data_dir else {})},
                      "model": {"name": row["model"], **({"kwargs": row["kwargs"]} if "kwargs" in row else {})},
                      "loss": {"weights": row.get("loss", {})}}
@@ -150,121 +182,62 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
         row_cfg["model"]["input_size"] = size
     if cv:  # CK+, or the synthetic set standing in for it, split by subject
         row_cfg["data"].update(fold=fold or 0, n_folds=plan.cv_folds, cv=True)
+    if row.get("sr_from"):  # the SR net trained alone by another row, loaded frozen
+        dep = config_for(plan, row["sr_from"], profile, seed=seed, data_dir=data_dir, overrides=overrides)
+        row_cfg["model"]["kwargs"] = {**row_cfg["model"].get("kwargs", {}), "sr_weights": checkpoint_of(dep)}
     raw = _merge(_merge(raw, row_cfg), row.get("set", {}))
     cfg = load_config(raw, list(overrides))
-    # the run's name carries a hash of its settings: a changed recipe gets a record of its own
-    # instead of colliding with (and never overwriting) the finished run of the old one
     fold_tag = f"-fold{fold or 0}" if cv else ""
-    digest = ledger.config_hash(cfg.to_dict())[:8]
-    return cfg.model_copy(update={"run": f"{variant}-{source}{fold_tag}-s{seed}-{digest}"})
+    return hashed_run(cfg, f"{variant}-{source}{fold_tag}-s{seed}")
+
+
+def hashed_run(cfg: Config, stem: str | None = None) -> Config:
+    """``cfg`` named ``<stem>-<hash of its settings>``: a changed recipe gets a record of its own
+    instead of colliding with (and never overwriting) the finished run of the old one."""
+    return cfg.model_copy(update={"run": f"{stem or cfg.run_name}-{ledger.config_hash(cfg.to_dict())[:8]}"})
+
+
+def checkpoint_of(cfg: Config) -> str:
+    """The selected checkpoint of a run, as configured (relative to the project when the
+    checkpoint folder is): what another run's config may point to."""
+    from pathlib import Path
+
+    return str(Path(cfg.output.checkpoint_dir) / cfg.experiment / cfg.run_name / "best.pt")
 
 
 def run_paper(paper: str, profile: str = "smoke", *, seeds: int | list[int] = 1, data_dir: str | None = None,
               overrides: list[str] = (), only: list[str] | None = None, reuse: bool = True,
               folds: list[int] | None = None) -> pd.DataFrame:
-    """Run (or reuse) every row the profile selects, for each seed (and, for a CK+ row, each fold
-    the profile selects, or ``folds``); returns their ledger rows. Each finished run is appended to
-    ``<results_dir>/ledger.csv``."""
-    plan = read_plan(paper)
+    """Run (or reuse, or resume) every row the profile selects, for each seed (and, for a CK+ row,
+    each fold the profile selects, or ``folds``); returns their ledger rows, the rows ``sr_from``
+    brings in included. Each finished run is appended to ``<results_dir>/ledger.csv``."""
+    from .slices import Slice, execute
+
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    rows = []
-    for variant in plan.selected(profile, only):
-        for seed in seed_list:
-            for fold in plan.folds(variant, profile, folds):
-                cfg = config_for(plan, variant, profile, seed=seed, data_dir=data_dir, overrides=overrides, fold=fold)
-                if not reuse:
-                    cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})})
-                record = run(cfg, reuse=reuse, data=load_data(cfg))
-                row = ledger.row_of(record, paper=paper, variant=variant, profile=profile)
-                ledger.append(cfg.output.results_dir, row)
-                rows.append(row)
-    return pd.DataFrame(rows, columns=ledger.COLUMNS)
-
-
-def _mean_std(values: pd.Series) -> tuple[float, float, int]:
-    v = values.dropna().astype(float) * 100
-    return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)) if len(v) else \
-        (float("nan"), float("nan"), 0)
-
-
-def fmt(mean: float, std: float, n: int) -> str:
-    if n == 0 or np.isnan(mean):
-        return "not run in this profile"
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if n > 1 else "") + (f" (n={n})" if n > 1 else "")
-
-
-def claims_table(paper: str, results: pd.DataFrame, *, metric: str = "accuracy", ours: str = "accuracy",
-                 dataset: str | None = None, extra: dict[str, str] | None = None,
-                 variants: list[str] | None = None) -> pd.DataFrame:
-    """The paper's table beside ours: one row per row of the paper (or per ``variants``), with the
-    paper's value (from ``book/claims.csv``), ours (mean ± std over seeds and folds, in %), and the
-    difference. A row this profile did not run says so; a value the claims file lacks says "not
-    transcribed"; a row the paper does not have (``claim: null`` in the plan) says so."""
-    plan = read_plan(paper)
-    out = []
-    for variant in variants or plan.variants():
-        row = plan.row(variant)
-        name = row["claim"] if "claim" in row else variant
-        mine = results[results["variant"] == variant] if len(results) else results
-        paper_value = claim(paper, name, metric, dataset or plan.dataset(variant)) if name else None
-        mean, std, n = _mean_std(mine[ours]) if len(mine) else (float("nan"), float("nan"), 0)
-        paper_text = f"{paper_value:.2f}" if paper_value is not None else ("not transcribed" if name else NO_CLAIM)
-        entry = {"model": variant,
-                 f"paper {metric} (%)": paper_text,
-                 f"ours {ours} (%)": fmt(mean, std, n),
-                 "difference (points)": f"{mean - paper_value:+.2f}" if paper_value is not None and n else "—"}
-        for label, column in (extra or {}).items():
-            entry[label] = fmt(*_mean_std(mine[column])) if len(mine) else "not run in this profile"
-        out.append(entry)
-    return pd.DataFrame(out).set_index("model")
+    return execute(Slice(paper, profile, only, seed_list, folds, data_dir, list(overrides)), reuse=reuse)
 
 
 def default_profile(data_dir: str | None = None) -> str:
-    """What an interactive notebook runs by default: the ``paper`` profile on a GPU with data
-    configured, else the CPU ``smoke`` profile."""
+    """What a notebook runs when its ``profile`` parameter is None: ``FER_PROFILE`` when set (a
+    test or batch run), else the ``paper`` profile on a GPU with data configured, else the CPU
+    ``smoke`` profile."""
     import torch
 
+    if os.environ.get("FER_PROFILE"):
+        return os.environ["FER_PROFILE"]
     return "paper" if torch.cuda.is_available() and data_configured(data_dir) else "smoke"
-
-
-def note_of(results: pd.DataFrame) -> str | None:
-    """The line a chapter's outputs carry: the synthetic warning when any of its runs used the
-    synthetic set, else None."""
-    from .data import SYNTHETIC_NOTE
-
-    return SYNTHETIC_NOTE if (results["dataset"] == "synthetic").any() else None
-
-
-def records_of(results: pd.DataFrame, variant: str) -> list:
-    """The run records of one row of the table (every seed and fold), in ledger order."""
-    return [ledger.record(p) for p in results.loc[results["variant"] == variant, "record"]]
-
-
-def pooled_metrics(results: pd.DataFrame, variant: str) -> dict:
-    """One row's test predictions pooled over its seeds and folds (each CK+ image is tested once per
-    seed), with the metrics recomputed on the pool: the confusion matrix of a cross-validation."""
-    from .metrics import classification_metrics
-
-    records = records_of(results, variant)
-    if not records:
-        raise KeyError(f"no runs of {variant!r} in these results")
-    names = list(records[0].metrics["per_class"])
-    y = np.concatenate([r.predictions["target"].to_numpy() for r in records])
-    probs = np.concatenate([r.probs for r in records])
-    probs = probs / probs.sum(1, keepdims=True)  # the records store rounded probabilities
-    return classification_metrics(y, probs, names)
-
-
-def first_of(results: pd.DataFrame, *preferred: str) -> str:
-    """The first of ``preferred`` rows that ran, else the first row that ran."""
-    ran = list(dict.fromkeys(results["variant"]))
-    return next((v for v in preferred if v in ran), ran[0])
 
 
 def notebook_settings(overrides: list[str] = (), *, device: str = "auto", progress: bool = True,
                       epochs: int | None = None, results_dir: str | None = None) -> list[str]:
-    """A chapter's parameters as ``key=value`` overrides for every one of its runs."""
-    settings = [*overrides, f"train.device={device}", f"train.progress={str(bool(progress)).lower()}"]
+    """A chapter's parameters as ``key=value`` overrides for every one of its runs; a
+    ``results_dir`` of None falls back on ``FER_RESULTS_DIR`` when set, and ``FER_CHECKPOINT_DIR``
+    moves the checkpoints (a test's temporary folders)."""
+    results_dir = results_dir or os.environ.get("FER_RESULTS_DIR") or None
+    settings = [f"train.device={device}", f"train.progress={str(bool(progress)).lower()}"]
+    if os.environ.get("FER_CHECKPOINT_DIR"):
+        settings.append(f"output.checkpoint_dir={os.environ['FER_CHECKPOINT_DIR']}")
+    settings += list(overrides)
     if epochs is not None:
         settings.append(f"train.epochs={int(epochs)}")
     if results_dir is not None:

@@ -16,20 +16,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import cross_validated
+from .config import TTA_MODES, cross_validated, result_settings
 from .paths import ROOT, project_path
 from .records import RunRecord
 
 LEDGER = "ledger.csv"
-COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "profile", "accuracy", "accuracy_tta",
-           "cross_entropy",
-           "macro_precision", "macro_f1", "weighted_precision", "weighted_f1", "auc_macro", "best_val_acc",
-           "epochs_run", "wall_time_s", "device", "commit", "data_fingerprint", "config_hash", "record"]
+COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "profile", "accuracy",
+           *[f"{m}_tta_{mode}" for mode in TTA_MODES for m in ("accuracy", "macro_f1")], "cross_entropy",
+           "macro_precision", "macro_f1", "weighted_precision", "weighted_f1", "auc_macro", "auc_min", "best_val_acc",
+           "epochs_run", "parameters_m", "wall_time_s", "device", "finished", "commit", "data_fingerprint",
+           "config_hash", "record"]
 
 
 def config_hash(config: dict) -> str:
-    """A short hash of a resolved config: the same settings always give the same hash."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    """A short hash of a resolved config: the same settings always give the same hash; settings
+    that cannot change the result (``config.RESULT_NEUTRAL``) are left out."""
+    return hashlib.sha256(json.dumps(result_settings(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def ledger_path(results_dir: str | Path) -> Path:
@@ -54,15 +56,22 @@ def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict
         rel = str(record.path.resolve().relative_to(ROOT))
     except ValueError:
         rel = str(record.path)
+    tta = m.get("tta", {})
+    aucs = [v for v in m["auc"].values() if v is not None]
     return {
         "paper": paper, "model": cfg["model"]["name"], "variant": variant, "dataset": p["data"]["source"],
         "split": m["split"], "fold": fold,
         "seed": cfg["seed"], "profile": profile, "accuracy": m["accuracy"],
-        "accuracy_tta": m["tta"]["accuracy"] if "tta" in m else None, "cross_entropy": m["cross_entropy"],
+        **{f"accuracy_tta_{mode}": tta[mode]["accuracy"] if mode in tta else None for mode in TTA_MODES},
+        **{f"macro_f1_tta_{mode}": tta[mode]["macro"]["f1"] if mode in tta else None for mode in TTA_MODES},
+        "cross_entropy": m["cross_entropy"],
         "macro_precision": m["macro"]["precision"], "macro_f1": m["macro"]["f1"],
         "weighted_precision": m["weighted"]["precision"], "weighted_f1": m["weighted"]["f1"],
-        "auc_macro": m["auc_macro"], "best_val_acc": m["best_val_acc"], "epochs_run": m["epochs_run"],
-        "wall_time_s": p["wall_time_s"], "device": p.get("gpu", p["device"]), "commit": p["commit"],
+        "auc_macro": m["auc_macro"], "auc_min": min(aucs) if aucs else None, "best_val_acc": m["best_val_acc"],
+        "epochs_run": m["epochs_run"],
+        "parameters_m": m["parameters"] / 1e6 if m.get("parameters") is not None else None,
+        "wall_time_s": p["wall_time_s"], "device": p.get("gpu", p["device"]), "finished": p.get("finished"),
+        "commit": p["commit"],
         "data_fingerprint": p["data"]["fingerprint"], "config_hash": config_hash(cfg), "record": rel,
     }
 

@@ -132,18 +132,14 @@ def model_table(bench_csv=None) -> pd.DataFrame:
     return df
 
 
-def claims_bar(table: pd.DataFrame, paper_col: str, ours_col: str, title: str, note: str | None = None) -> go.Figure:
-    """The paper's values beside ours (bars); rows not run or not transcribed are left out."""
-    def num(v):
-        try:
-            return float(str(v).split()[0])
-        except ValueError:
-            return None
-    df = pd.DataFrame({"model": table.index, "paper": [num(v) for v in table[paper_col]],
-                       "ours": [num(v) for v in table[ours_col]]})
-    long = df.melt(id_vars="model", value_vars=["paper", "ours"], var_name="source", value_name="value").dropna()
-    fig = px.bar(long, x="model", y="value", color="source", barmode="group", labels={"value": "%"})
-    fig.update_layout(title=_title(title, note), height=420)
+def paper_vs_ours(table: pd.DataFrame, title: str, note: str | None = None, unit: str = "%") -> go.Figure:
+    """The paper's values beside ours (bars, ours with its standard deviation), from
+    :meth:`fer_core.chapter.Chapter.paper_vs_ours`; rows without a run show the paper's bar alone."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=table["row"], y=table["paper"], name="paper"))
+    fig.add_trace(go.Bar(x=table["row"], y=table["ours"], name="ours",
+                         error_y=dict(type="data", array=table["ours_std"].fillna(0), visible=True)))
+    fig.update_layout(barmode="group", title=_title(title, note), yaxis_title=unit, height=420)
     return fig
 
 
@@ -217,26 +213,111 @@ def fold_scores(results: pd.DataFrame, column: str = "accuracy", title: str = "A
     return fig
 
 
-def attention(explained: dict, title: str = "Where the model looks", note: str | None = None) -> go.Figure:
-    """Test images above their attention maps (``fer_core.attribution.explain``); each column is
-    titled with the prediction and the true class."""
-    names = explained["class_names"]
-    titles = [f"{'✓' if p == t else '✗'} {names[p]}<br>true: {names[t]}"
-              for p, t in zip(explained["pred"], explained["target"])]
-    rows = {"input": list(explained["images"]), "attribution": list(explained["maps"])}
-    fig = image_grid(rows, titles, f"{title} ({explained['method']})", note or explained.get("note"),
-                     colorscales={"attribution": "inferno"})
+INTERNAL_LABELS = {"aligned": "aligned (STN)", "super_resolved": "x2 (SR or bicubic)",
+                   "reconstruction": "p' (reconstruction)", "mask1": "mask P_S, stage 1", "mask2": "mask P_S, stage 2",
+                   "mask3": "mask P_S, stage 3", "mask4": "mask P_S, stage 4"}
+
+
+def attention_faces(att, per_class: int = 1, limit: int = 7) -> list[int]:
+    """Positions in an attention record: the first ``per_class`` faces of each class, at most ``limit``."""
+    targets = att.arrays["targets"]
+    picked = [i for c in range(len(att.class_names)) for i in np.flatnonzero(targets == c)[:per_class]]
+    return sorted(picked)[:limit]
+
+
+def attention_grid(att, title: str, note: str | None = None, faces: list[int] | None = None,
+                   internals: bool = True) -> go.Figure:
+    """Faces of an attention record (``fer_core.attention``) above each method's map and, with
+    ``internals``, the model's own masks and images; columns titled with prediction and truth."""
+    from .attribution import METHODS
+
+    faces = faces if faces is not None else attention_faces(att)
+    names, a = att.class_names, att.arrays
+    titles = [f"{'✓' if a['preds'][i] == a['targets'][i] else '✗'} {names[a['preds'][i]]}<br>true: "
+              f"{names[a['targets'][i]]}" for i in faces]
+    rows = {"face": [att.faces[i] for i in faces]} if att.faces is not None else {}
+    for method in att.methods:
+        rows[METHODS[method].split(" (")[0]] = [att.maps(method)[i] for i in faces]
+    if internals:
+        for key, values in att.internals.items():
+            rows[INTERNAL_LABELS.get(key, key)] = [values[i] for i in faces]
+    scales = {label: ("gray" if label in ("face", "aligned (STN)", "x2 (SR or bicubic)", "p' (reconstruction)")
+                      else "inferno") for label in rows}
+    fig = image_grid(rows, titles, title, note, colorscales=scales)
     fig.update_annotations(font_size=10)
     return fig
 
 
-def attention_table(explained: dict) -> pd.DataFrame | None:
-    """Per image: the share of attribution mass on the expression regions against the regions'
-    share of the image (synthetic set only; None elsewhere)."""
-    if "mask_share" not in explained:
-        return None
-    names = explained["class_names"]
-    return pd.DataFrame({"true": [names[t] for t in explained["target"]],
-                         "predicted": [names[p] for p in explained["pred"]],
-                         "attribution on expression regions": explained["mask_share"],
-                         "regions' share of the image": explained["mask_area"]}).round(3)
+def verdict_counts(counts: pd.DataFrame, title: str = "Verdicts per paper") -> go.Figure:
+    """Stacked bars: how many claims of each paper got each verdict (``chapter.overview``)."""
+    colours = {"reproduced": "#2ca02c", "not reproduced": "#d62728", "not tested": "#b0b0b0"}
+    fig = go.Figure()
+    for col in [c for c in counts.columns if c != "claims"]:
+        name = col.split(" ", 1)[1]
+        fig.add_trace(go.Bar(y=counts.index, x=counts[col], name=name, orientation="h",
+                             marker_color=colours.get(name)))
+    fig.update_layout(barmode="stack", title=title, xaxis_title="claims", height=320,
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def _pool(img: np.ndarray, factor: int) -> np.ndarray:
+    """Mean-pool a map by ``factor`` (a lighter figure for the many-panel overviews)."""
+    h, w = img.shape
+    return img[:h - h % factor, :w - w % factor].reshape(h // factor, factor, w // factor, factor).mean((1, 3))
+
+
+def class_average_maps(atts: dict, method: str, title: str, note: str | None = None) -> go.Figure:
+    """One row per model, one column per class: ``method``'s map averaged over the faces of the class."""
+    from .attention import class_means
+
+    names = next(iter(atts.values())).class_names
+    rows = {key: list(class_means(att, method)) for key, att in atts.items()}
+    return image_grid(rows, names, title, note, colorscales={k: "inferno" for k in rows})
+
+
+def per_class_faces(atts: dict, title: str, note: str | None = None, pool: int = 2) -> go.Figure:
+    """For a class chosen in the menu: per model, a correctly and a wrongly classified face of that
+    class above every method's map (maps pooled by ``pool`` to keep the page light)."""
+    from .attribution import METHODS
+
+    models = list(atts)
+    names = atts[models[0]].class_names
+    methods = [m for m in METHODS if all(m in a.methods for a in atts.values())]
+    labels = ["face"] + [METHODS[m].split(" (")[0] for m in methods]
+    cols = [(k, kind) for k in models for kind in ("right", "wrong")]
+    fig = make_subplots(rows=len(labels), cols=len(cols), horizontal_spacing=0.005, vertical_spacing=0.01,
+                        subplot_titles=[f"{k}<br>{kind}" for k, kind in cols] + [""] * (len(cols) * (len(labels) - 1)))
+    per_class = []
+    for c in range(len(names)):
+        start = len(fig.data)
+        for j, (key, kind) in enumerate(cols, 1):
+            a = atts[key].arrays
+            hit = (a["targets"] == c) & ((a["preds"] == c) if kind == "right" else (a["preds"] != c))
+            idx = np.flatnonzero(hit)
+            for i, label in enumerate(labels, 1):
+                if not len(idx):
+                    img = np.full((24, 24), np.nan)
+                elif label == "face":
+                    faces = atts[key].faces
+                    img = faces[idx[0]].astype(float) if faces is not None else np.full((48, 48), np.nan)
+                else:
+                    img = _pool(atts[key].maps(methods[i - 2])[idx[0]], pool)
+                pred = names[a["preds"][idx[0]]] if len(idx) else "none in the sample"
+                fig.add_trace(go.Heatmap(z=np.round(img[::-1], 2), colorscale="gray" if label == "face" else "inferno",
+                                         showscale=False, visible=c == 0, hovertemplate=f"{key}, {kind}: predicted "
+                                         f"{pred}<br>{label}<extra></extra>"), i, j)
+        per_class.append(range(start, len(fig.data)))
+    total = len(fig.data)
+    buttons = [dict(label=name, method="update",
+                    args=[{"visible": [t in per_class[c] for t in range(total)]},
+                          {"title": _title(f"{title}: {name}", note)}]) for c, name in enumerate(names)]
+    fig.update_layout(updatemenus=[dict(buttons=buttons, direction="down", x=0, y=1.12, xanchor="left")],
+                      title=_title(f"{title}: {names[0]}", note), height=110 * len(labels) + 160,
+                      margin=dict(l=110, r=10, t=140, b=10))
+    for i, label in enumerate(labels, 1):
+        fig.update_yaxes(title_text=label, row=i, col=1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
+    fig.update_annotations(font_size=9)
+    return fig

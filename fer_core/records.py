@@ -84,14 +84,25 @@ def git_commit() -> dict:
     return {"commit": commit or None, "dirty": dirty}
 
 
+def _driver_version() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.strip().splitlines()
+        return out[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def device_info(device) -> dict:
+    """The machine a run used: CPU threads and platform, and on a GPU its name, count, CUDA and
+    driver versions."""
     import torch
 
     info = {"device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
     if getattr(device, "type", str(device)) == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
+        info.update(gpu=torch.cuda.get_device_name(device), gpu_count=torch.cuda.device_count(),
+                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), driver=_driver_version())
     return info
 
 
@@ -105,8 +116,9 @@ def package_versions() -> dict:
     return out
 
 
-def provenance(cfg: Config, data, device, wall_time_s: float, started: str) -> dict:
+def provenance(cfg: Config, data, device, wall_time_s: float, started: str, precision: dict | None = None) -> dict:
     return {
+        "precision": precision,
         **git_commit(),
         "data": {"source": data.source, "location": data.location, "fingerprint": data.fingerprint,
                  "sizes": {s: int((data.split == s).sum()) for s in ("train", "val", "test")}},
@@ -132,9 +144,13 @@ def write_json(path: Path, obj) -> None:
 
 
 def write_record(paths: RunPaths, cfg: Config, history: list[dict], metrics: dict, roc: dict,
-                 predictions: pd.DataFrame, prov: dict) -> None:
+                 predictions: pd.DataFrame, prov: dict, attention: dict | None = None) -> None:
     """Write the record; ``metrics.json`` goes last, so its presence means a complete run."""
     paths.results.mkdir(parents=True, exist_ok=True)
+    if attention is not None:
+        from .attention import FILE, write
+
+        write(paths.results / FILE, attention)
     _write(paths.results / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     pd.DataFrame(history).to_csv(paths.results / "history.csv", index=False)
     predictions.to_csv(paths.results / "predictions.csv", index=False, float_format="%.5f")
@@ -169,3 +185,10 @@ class RunRecord:
     @property
     def probs(self) -> np.ndarray:
         return self.predictions.filter(like="prob_").to_numpy()
+
+    @property
+    def attention(self):
+        """The run's :class:`fer_core.attention.Attention` (FileNotFoundError without one)."""
+        from .attention import Attention
+
+        return Attention.read(self.path)

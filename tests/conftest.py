@@ -1,7 +1,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,13 +51,6 @@ def ckplus(shared_data):
 
     _need(shared_data / "ckplus" / "CK+48", "CK+48")
     return load("ckplus", shared_data)
-
-
-def write_png(path: Path, array: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.astype(np.uint8)).save(path)
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_core.augment import augment, to_input, tta_views
+from fer_core.augment import augment, tencrop_views, to_input
 from fer_core.cli import main as cli
 from fer_core.config import AugmentConfig, ConfigError
-from fer_core.engine import Setup, build_optimizer, build_scheduler, evaluate_run, load_data, run, train
+from fer_core.engine import TTA, Setup, build_optimizer, build_scheduler, evaluate_run, load_data, predict, run, train
 from fer_core.metrics import classification_metrics, psnr
 from fer_core.records import RunExistsError, RunPaths
 
@@ -47,7 +47,7 @@ def test_no_augmentation_is_the_identity():
 
 
 def test_tta_views_are_ten_crops_and_flips():
-    views = tta_views(_batch(2), 40, 48, 1)
+    views = tencrop_views(_batch(2), 40, 48, 1)
     assert len(views) == 10 and all(v.shape == (2, 1, 48, 48) for v in views)
     assert torch.allclose(views[5], torch.flip(views[0], dims=[-1]))
 
@@ -77,20 +77,21 @@ def test_optimizers_build(tiny_cfg, opt):
 
 def test_schedules_follow_their_definition(tiny_cfg):
     lin = torch.nn.Linear(2, 2)
+    base = tiny_cfg().train.optimizer.lr
     step = build_scheduler(tiny_cfg("train.scheduler.name=step", "train.scheduler.step_size=1",
                                     "train.scheduler.gamma=0.5"), opt := build_optimizer(tiny_cfg(), lin))
     opt.step(), step.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.005)
+    assert opt.param_groups[0]["lr"] == pytest.approx(base / 2)
     cos_cfg = tiny_cfg("train.scheduler.name=cosine", "train.epochs=4")
     cos = build_scheduler(cos_cfg, opt := build_optimizer(cos_cfg, lin))
     for _ in range(2):
         opt.step(), cos.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.005)
+    assert opt.param_groups[0]["lr"] == pytest.approx(base / 2)  # half-way down the cosine
     plateau = build_scheduler(tiny_cfg("train.scheduler.name=plateau", "train.scheduler.patience=0"),
                               opt := build_optimizer(tiny_cfg(), lin))
     plateau.step(0.5)
     plateau.step(0.4)  # no gain on validation accuracy -> lr x factor
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.001)
+    assert opt.param_groups[0]["lr"] == pytest.approx(base / 10)
 
 
 # -- training runs ------------------------------------------------------------------------------
@@ -103,14 +104,16 @@ def finished(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     cfg = load_config(params_file("test"), ["data.source=synthetic", "train.progress=false", "train.device=cpu",
                                             f"output.results_dir={tmp / 'results'}",
-                                            f"output.checkpoint_dir={tmp / 'ckpt'}"])
+                                            f"output.checkpoint_dir={tmp / 'ckpt'}",
+                                            "eval.tta=[tencrop, random_views]", "eval.tta_views=3"])
     return cfg, train(cfg)
 
 
 def test_run_record_has_everything(finished):
     cfg, record = finished
     files = {p.name for p in record.path.iterdir()}
-    assert files == {"metrics.json", "history.csv", "predictions.csv", "roc.json", "config.yaml", "provenance.json"}
+    assert files == {"metrics.json", "history.csv", "predictions.csv", "roc.json", "config.yaml", "provenance.json",
+                     "attention.npz"}
     assert not list(record.path.glob("*.pt")), "checkpoints belong in the checkpoint dir, not the record"
     assert (RunPaths.of(cfg).checkpoints / "best.pt").is_file()
     m, p = record.metrics, record.provenance
@@ -135,10 +138,25 @@ def test_evaluate_reproduces_the_recorded_metrics(finished, capsys):
     _, record = finished
     again = evaluate_run(record.path)
     assert again["accuracy"] == pytest.approx(record.metrics["accuracy"])
-    tta = evaluate_run(record.path, tta=True)
-    assert tta["accuracy"] == pytest.approx(record.metrics["tta"]["accuracy"])
+    for mode in ("tencrop", "random_views"):
+        tta = evaluate_run(record.path, tta=mode)
+        assert tta["accuracy"] == pytest.approx(record.metrics["tta"][mode]["accuracy"])
+        assert (record.predictions[f"pred_tta_{mode}"] >= 0).all()
     assert cli(["evaluate", str(record.path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["confusion_matrix"] == record.metrics["confusion_matrix"]
+
+
+def test_random_views_are_seeded_and_do_not_depend_on_the_batch_size(finished):
+    from fer_core.engine import restore
+
+    model, setup, data, cfg = restore(finished[1])
+    test = data.select("test")
+    tta = TTA.of(cfg, "random_views")
+    a = predict(model, test, setup, 256, tta)
+    assert np.allclose(a, predict(model, test, setup, 7, tta), atol=1e-5)
+    assert not np.allclose(a, predict(model, test, setup, 256, TTA.of(cfg.model_copy(update={"seed": 5}),
+                                                                       "random_views")), atol=1e-5)
+    assert np.allclose(a.sum(1), 1, atol=1e-5)
 
 
 def test_a_finished_run_is_never_overwritten_silently(finished):
@@ -186,11 +204,11 @@ def test_killed_and_resumed_run_equals_a_straight_run(tiny_cfg):
 def test_early_stopping_on_validation_accuracy(tiny_cfg):
     # lr ~ 0: validation accuracy never improves after epoch 1, so patience 2 stops after epoch 3
     rec = train(tiny_cfg("run=early", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
-                         "eval.tta=false"))
+                         "eval.tta=[]"))
     assert rec.metrics["epochs_run"] == 3 and len(rec.history) == 3 and rec.metrics["selected_epoch"] == 1
     # killed right after the epoch that triggered early stopping: resuming goes straight to the test
     cfg = tiny_cfg("run=early-killed", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
-                   "eval.tta=false")
+                   "eval.tta=[]")
     assert train(cfg, stop_after=3) is None
     resumed = train(cfg, resume=True)
     assert resumed.metrics["epochs_run"] == 3 and resumed.metrics["accuracy"] == rec.metrics["accuracy"]

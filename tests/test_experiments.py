@@ -1,35 +1,12 @@
 import pandas as pd
 import pytest
+import torch
 
 from fer_core import ledger
-from fer_core.claims import CLAIMS_FILE, claim, read_claims
+from fer_core.chapter import Chapter
 from fer_core.config import ConfigError
-from fer_core.experiments import NO_CLAIM, PAPERS_DIR, claims_table, config_for, pooled_metrics, read_plan, run_paper
+from fer_core.experiments import PAPERS_DIR, checkpoint_of, config_for, read_plan, run_paper
 from fer_core.models import REGISTRY
-
-
-# -- claims -------------------------------------------------------------------------------------
-def test_claims_file_is_valid_and_names_registered_models():
-    df = read_claims()
-    assert len(df) > 20 and df["value"].dtype == float and (df["source"].str.len() > 0).all()
-    extra = {"resmaskingnet_ensemble7", "rmrn"}  # rows without a model of their own here
-    assert set(df["model"]) - set(REGISTRY) <= extra
-
-
-def test_claims_of_the_issue_are_there():
-    assert claim("pham", "resmaskingnet", dataset="fer2013") == 74.14
-    assert claim("du", "improved_resnet50") == 57.31 and claim("du", "resnet50") == 44.00
-    assert claim("shen_li", "rmrn", "precision") == 75.98 and claim("shen_li", "rmrn", "f1") == 72.78
-    assert claim("yu", "xception_separable", dataset="ckplus") == 95.1
-    assert claim("pham", "vgg19", "f1") is None  # not transcribed -> None, never a guess
-
-
-def test_a_bad_claims_file_names_the_line(tmp_path):
-    bad = tmp_path / "claims.csv"
-    text = CLAIMS_FILE.read_text().splitlines()
-    bad.write_text("\n".join(text[:3] + [text[3].replace("71.97", "about 72")]) + "\n")
-    with pytest.raises(ValueError, match=r"line 4: value 'about 72' is not a number"):
-        read_claims(bad)
 
 
 # -- plans --------------------------------------------------------------------------------------
@@ -49,12 +26,21 @@ def test_paper_profile_uses_the_recipe_and_cpu_profiles_cut_it():
     plan = read_plan("pham")
     paper = config_for(plan, "resmaskingnet", "paper", data_dir="/data")
     assert (paper.data.source, paper.model.input_size, paper.train.epochs) == ("fer2013", 224, 50)
-    assert paper.train.optimizer.name == "radam" and paper.output.results_dir == "results"
+    o = paper.train.optimizer
+    assert (o.name, o.lr, o.weight_decay, o.decoupled_weight_decay) == ("radam", 1e-4, 1e-3, True)
+    assert paper.augment.crop == "none" and paper.augment.rotation == 30 and paper.train.batch_size == 48
+    assert paper.eval.tta == ["random_views", "tencrop"] and paper.eval.tta_views == 10
+    assert paper.output.results_dir == "results"
     smoke = config_for(plan, "resmaskingnet", "smoke")
     assert smoke.data.source == "synthetic"  # no data configured
     assert smoke.train.optimizer.name == "radam" and smoke.train.epochs < paper.train.epochs
     assert smoke.output.results_dir.startswith("build/")
-    assert config_for(plan, "inception_v3", "paper", data_dir="/d").model.input_size == 299
+    assert config_for(plan, "inception_v3", "paper", data_dir="/d").model.input_size == 224  # as the authors
+    du = config_for(read_plan("du"), "improved_resnet50", "paper", data_dir="/d")
+    assert (du.train.epochs, du.train.optimizer.name, du.train.optimizer.eps, du.train.early_stopping) == \
+        (30, "adam", 1e-8, None)
+    qin = config_for(read_plan("qin"), "base-fer2013", "paper", data_dir="/d")
+    assert (qin.train.batch_size, qin.train.optimizer.lr) == (16, 1e-4)
 
 
 def test_plan_errors_name_the_problem(tmp_path, monkeypatch):
@@ -71,12 +57,18 @@ def test_plan_errors_name_the_problem(tmp_path, monkeypatch):
                                      "folds: [0, 12]}}\n")
     with pytest.raises(ConfigError, match=r"profiles\.smoke\.folds must list folds in 0\.\.9"):
         read_plan("z")
+    (tmp_path / "s.yaml").write_text("rows:\n  - {model: resnet18}\nsettings: {train.epochs: {value: 3}}\n")
+    with pytest.raises(ConfigError, match=r"settings\.train\.epochs must be \{source: \.\.\.\}"):
+        read_plan("s")
+    (tmp_path / "d.yaml").write_text("rows:\n  - {model: stn_sr, sr_from: edsr}\n")
+    with pytest.raises(ConfigError, match=r"sr_from 'edsr', which is not a row"):
+        read_plan("d")
 
 
 def test_ckplus_rows_are_cross_validated_and_fer_rows_are_not():
     plan = read_plan("yu")
     assert plan.folds("xception_separable", "paper") == list(range(10))
-    assert plan.folds("xception_separable", "smoke") == [0, 1]
+    assert plan.folds("xception_separable", "smoke") == [0]
     assert plan.folds("xception_separable", "smoke", [3]) == [3]
     assert plan.folds("xception_separable-fer2013", "paper") == [None]
     real = config_for(plan, "xception_separable", "paper", data_dir="/d", fold=4)
@@ -94,7 +86,7 @@ def test_quick_kwargs_reach_rows_without_kwargs_of_their_own():
     edsr = config_for(plan, "edsr-l1", "smoke")
     assert edsr.model.kwargs == {"sr_blocks": 4, "sr_feats": 32} and edsr.loss.weights == {"sr_l1": 1.0}
     full = config_for(plan, "stn_sr-ckplus", "paper", data_dir="/d", fold=0)
-    assert full.model.kwargs == {"stn": True, "sr": True}  # the paper profile keeps EDSR's own size
+    assert {k: v for k, v in full.model.kwargs.items() if k != "sr_weights"} == {"stn": True, "sr": "edsr"}
 
 
 def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path):
@@ -103,14 +95,15 @@ def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path):
     results = run_paper("yu", "test", overrides=sets, folds=[0, 1])
     assert results["fold"].tolist() == [0, 1] and (results["dataset"] == "synthetic").all()
     assert ledger.read_ledger(tmp_path / "r")["fold"].tolist() == [0, 1]
-    pooled = pooled_metrics(results, "xception_separable")
+    ch = Chapter("yu", "test", read_plan("yu"), pd.DataFrame(columns=ledger.COLUMNS), results)
+    pooled = ch.pooled_metrics("xception_separable")
     assert pooled["n"] == sum(ledger.record(p).metrics["n"] for p in results["record"])
-    table = claims_table("yu", results, dataset="ckplus", variants=["xception", "xception_separable"])
-    assert table.loc["xception", "paper accuracy (%)"] == "not transcribed"
+    table = ch.results({"accuracy (%)": "accuracy"})
     acc = results["accuracy"] * 100
-    assert table.loc["xception_separable", "ours accuracy (%)"] == f"{acc.mean():.2f} ± {acc.std():.2f} (n=2)"
-    ext = claims_table("yu", results, variants=["xception-fer2013"])
-    assert ext.loc["xception-fer2013", "paper accuracy (%)"] == NO_CLAIM
+    assert table.loc["xception_separable", "accuracy (%)"] == f"{acc.mean():.2f} ± {acc.std():.2f} (n=2)"
+    assert table.loc["xception", "accuracy (%)"] == "not run" and table.loc["xception", "in the paper"] == "yes"
+    assert table.loc["xception-fer2013", "in the paper"].startswith("no: this book's")
+    assert (ch.verdicts()["verdict"] == "– not tested").all()  # a pipeline check never gives a verdict
 
 
 # -- runs, ledger and the claims table ----------------------------------------------------------
@@ -119,7 +112,7 @@ def pham_test_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pham")
     sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp / 'r'}",
             f"output.checkpoint_dir={tmp / 'c'}", "data.synthetic_size=[140, 70, 70]", "data.subset=null",
-            "eval.tta=false"]
+            "eval.tta=[]"]
     return tmp, sets, run_paper("pham", "test", overrides=sets)
 
 
@@ -133,18 +126,6 @@ def test_run_paper_appends_the_ledger_and_reuses(pham_test_run):
     assert again["record"].tolist() == first["record"].tolist()
     assert again["wall_time_s"].tolist() == first["wall_time_s"].tolist()
     assert len(ledger.read_ledger(tmp / "r")) == len(first)  # no duplicate rows
-
-
-def test_claims_table_marks_rows_not_run(pham_test_run):
-    _, _, results = pham_test_run
-    table = claims_table("pham", results, dataset="fer2013")
-    assert list(table.index) == read_plan("pham").variants()
-    assert table.loc["vgg19", "ours accuracy (%)"] == "not run in this profile"
-    assert table.loc["vgg19", "paper accuracy (%)"] == "70.80" and table.loc["vgg19", "difference (points)"] == "—"
-    ran = table.loc["resnet34"]
-    ours = results.loc[results["variant"] == "resnet34", "accuracy"].iloc[0] * 100
-    assert ran["ours accuracy (%)"] == f"{ours:.2f}"
-    assert ran["difference (points)"] == f"{ours - 72.42:+.2f}"
 
 
 def test_ledger_rows_are_deduplicated_by_record(tmp_path):
@@ -176,7 +157,7 @@ def test_a_changed_recipe_gets_its_own_run_name():
 def test_row_selection_by_profile_or_by_name():
     plan = read_plan("pham")
     assert plan.selected("paper") == plan.variants()
-    assert plan.selected("smoke") == ["resnet34", "resmaskingnet"]
+    assert plan.selected("smoke") == ["resmaskingnet"]
     assert plan.selected("smoke", ["vgg19"]) == ["vgg19"]  # an explicit list wins over the profile's
     with pytest.raises(KeyError, match=r"no row\(s\) \['vgg16'\]"):
         plan.selected("smoke", ["vgg16"])
@@ -187,15 +168,33 @@ def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(tmp_path):
 
     sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
             f"output.checkpoint_dir={tmp_path / 'c'}", "train.epochs=1"]
-    plan = read_plan("qin")
-    cfg = config_for(plan, "digits-stn-cnn", "smoke")
-    assert cfg.data.subset is None and cfg.train.epochs == 12  # the row's own schedule beats the profile's
     (row,) = run_paper("qin", "test", overrides=sets, only=["digits-stn-cnn"]).to_dict("records")
     assert row["dataset"] == "digits" and row["model"] == "stn_sr"
     model, setup, data, _ = restore(ledger.record(row["record"]))
     assert data.num_classes == 10
     out = outputs(model, setup, data.select("test").take(slice(0, 4)))
     assert out["aligned"].shape == (4, 1, 48, 48) and out["logits"].shape == (4, 10)
+
+
+def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path):
+    from fer_core.engine import restore
+
+    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
+            f"output.checkpoint_dir={tmp_path / 'c'}", "data.synthetic_size=[120, 40, 40]", "data.subset=null"]
+    plan = read_plan("qin")
+    cfg = config_for(plan, "sr-fer2013", "test", overrides=sets)
+    sr_cfg = config_for(plan, "edsr-l1", "test", overrides=sets)
+    assert cfg.model.kwargs["sr_weights"] == checkpoint_of(sr_cfg) and cfg.model.kwargs["sr"] == "edsr"
+    results = run_paper("qin", "test", overrides=sets, only=["sr-fer2013"])  # runs edsr-l1 first
+    assert set(ledger.read_ledger(tmp_path / "r")["variant"]) == {"edsr-l1", "sr-fer2013"}
+    sr_state = torch.load(tmp_path / "c" / "qin" / sr_cfg.run_name / "best.pt", weights_only=True)["model"]
+    assert results["variant"].tolist() == ["edsr-l1", "sr-fer2013"]  # the SR net's row comes first
+    model, *_ = restore(ledger.record(results["record"].iloc[1]))
+    for name, value in model.sr.state_dict().items():  # trained, yet still the SR net's own weights
+        assert torch.equal(value, sr_state[f"sr.{name}"]), name
+    assert not any(p.requires_grad for p in model.sr.parameters())
+    bicubic = config_for(plan, "bicubic-fer2013", "paper", data_dir="/d")
+    assert bicubic.model.kwargs == {"stn": False, "sr": "bicubic"}
 
 
 def test_a_chapters_epochs_and_results_dir_reach_every_run():

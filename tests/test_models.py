@@ -53,7 +53,7 @@ def test_every_model_trains_through_the_one_engine(name, tiny_cfg):
     weights = json.dumps(TERMS.get(name, {}))
     rec = train(tiny_cfg(f"run={name}", f"model.name={name}", "model.kwargs={}", f"model.input_size={small}",
                          "data.synthetic_size=[28, 14, 14]", "data.subset=null", "train.epochs=1",
-                         "train.batch_size=14", "eval.tta=false", f"loss.weights={weights}"))
+                         "train.batch_size=14", "eval.tta=[]", "eval.attention=0", f"loss.weights={weights}"))
     assert rec.metrics["n"] == 14 and 0 <= rec.metrics["accuracy"] <= 1
     assert all(torch.isfinite(torch.tensor(v)) for v in rec.history.filter(like="train_").iloc[0])
 
@@ -177,15 +177,24 @@ def test_sr_output_is_exactly_twice_the_input():
 
 def test_stn_sr_ablation_rows_differ_by_one_switch():
     rows = {(stn, sr): create_model("stn_sr", stn=stn, sr=sr, sr_blocks=2, sr_feats=16)
-            for stn in (False, True) for sr in (False, True)}
+            for stn in (False, True) for sr in ("none", "edsr", "bicubic")}
     x = torch.rand(2, 1, 48, 48)
     for (stn, sr), model in rows.items():
         out = model.eval()(x)
-        assert ("aligned" in out) == stn and ("super_resolved" in out) == sr
-        if sr:
+        assert ("aligned" in out) == stn and ("super_resolved" in out) == (sr != "none")
+        if sr != "none":
             assert out["super_resolved"].shape[-1] == 96
-    base = count_parameters(rows[False, False])
-    assert count_parameters(rows[True, False]) > base and count_parameters(rows[False, True]) > base
+    base = count_parameters(rows[False, "none"])
+    assert count_parameters(rows[True, "none"]) > base and count_parameters(rows[False, "edsr"]) > base
+    assert count_parameters(rows[False, "bicubic"]) == base  # the control adds no parameter
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    assert torch.allclose(rows[False, "bicubic"](x)["super_resolved"], bicubic)
+    with pytest.raises(ValueError, match="sr must be one of"):
+        create_model("stn_sr", sr=True)
+
+
+def test_edsr_uses_the_residual_scaling_of_its_size():
+    assert all(b.res_scale == 1.0 for b in EDSR().body if type(b).__name__ == "ResBlock")
 
 
 def test_sr_pretraining_gets_no_gradient_from_the_labels():

@@ -22,7 +22,7 @@ def test_synthetic_set_is_harder_for_a_linear_classifier_than_for_a_cnn(tiny_cfg
     linear_acc = linear.score(te.images.reshape(len(te), -1) / 255.0, te.targets)
     cnn = train(tiny_cfg("run=cnn-vs-linear", "data.subset=null", "data.synthetic_size=[3500, 700, 700]",
                          "model.kwargs.width=16", "train.epochs=5", "train.scheduler.name=cosine",
-                         "eval.tta=false"))
+                         "eval.tta=[]", "eval.attention=0"))
     print(f"linear {linear_acc:.3f}  cnn {cnn.metrics['accuracy']:.3f}")
     assert linear_acc < 0.45
     assert cnn.metrics["accuracy"] > linear_acc + 0.15
@@ -31,12 +31,12 @@ def test_synthetic_set_is_harder_for_a_linear_classifier_than_for_a_cnn(tiny_cfg
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_small_cnn_learns_real_fer2013_on_cpu(tiny_cfg, fer2013):
-    """simple_cnn (width 16) on all 28,709 training faces, 3 epochs, about 2.5 minutes here.
-    Measured: 0.421 PrivateTest accuracy with these settings (0.479 after 4 epochs). Required: at least
-    10 points above the majority-class rate (24.5%), i.e. above 0.345."""
-    rec = train(tiny_cfg("run=real-fer2013", "data.source=fer2013", "data.subset=null", "model.kwargs.width=16",
-                         "train.epochs=3", "train.batch_size=128", "train.optimizer.lr=0.03",
-                         "train.scheduler.name=cosine", "eval.tta=false"), data=fer2013)
+    """simple_cnn (width 16) on 8,000 training faces, 2 epochs of AdamW (the smoke profile's),
+    under a minute here. Measured: 0.42 PrivateTest accuracy. Required: at least 10 points above
+    the majority-class rate (24.5%), i.e. above 0.345, with at least four classes predicted."""
+    rec = train(tiny_cfg("run=real-fer2013", "data.source=fer2013", "data.subset={train: 8000}",
+                         "model.kwargs.width=16", "train.epochs=2", "train.batch_size=128",
+                         "train.scheduler.name=cosine", "eval.tta=[]", "eval.attention=0"), data=fer2013)
     acc = rec.metrics["accuracy"]
     print(f"PrivateTest accuracy {acc:.4f} (majority {MAJORITY_PRIVATE_TEST:.4f})")
     assert rec.metrics["n"] == 3589 and rec.provenance["data"]["fingerprint"] == fer2013.fingerprint

@@ -50,10 +50,14 @@ def resolve(source: str, data_dir: str | os.PathLike | None = None) -> tuple[str
     if source == "auto":
         if base is None:
             return "synthetic", None
-        try:
-            return resolve("fer2013", base)
-        except DataError:
-            return resolve("fer2013-csv", base)
+        for candidate in ("fer2013", "fer2013-csv"):
+            try:
+                return resolve(candidate, base)
+            except DataError:
+                continue
+        raise DataError(f"data.source=auto found no FER2013 in {base}: it looks for the image folders train/ and "
+                        f"test/ ({_folders_status(base)}) and for the CSV fer2013.csv (in {base} or "
+                        f"{base / 'fer2013'}: not found). " + WHERE_TO_GET["fer2013"])
     key = "ckplus" if source == "ckplus" else "fer2013"
     if base is None:
         raise DataError(f"No data directory for {source}: pass data_dir (data.dir in params) or set "
@@ -77,6 +81,15 @@ def resolve(source: str, data_dir: str | os.PathLike | None = None) -> tuple[str
             return source, cand
     raise DataError(f"No CK+48 class folders in {base} (looked in ., CK+48/, ckplus/CK+48/). "
                     + WHERE_TO_GET[key])
+
+
+def _folders_status(base: Path) -> str:
+    """What of FER2013's image-folder layout is there: ``train/ found, test/ missing in <dir>``."""
+    for cand in (base, base / "fer2013"):
+        found = [d for d in ("train", "test") if (cand / d).is_dir()]
+        if found:
+            return ", ".join(f"{d}/ {'found' if d in found else 'missing'}" for d in ("train", "test")) + f" in {cand}"
+    return f"neither in {base} nor in {base / 'fer2013'}"
 
 
 def cache_dir() -> Path:

@@ -119,7 +119,7 @@ def read_fer2013_csv(path: Path) -> dict[str, np.ndarray]:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, dtype={"pixels": str, "Usage": str})
+        df = pd.read_csv(path, dtype={"emotion": str, "pixels": str, "Usage": str}, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise DataError(f"{path} is not a readable CSV file: {e}") from None
     df.columns = [c.strip() for c in df.columns]
@@ -143,8 +143,11 @@ def read_fer2013_csv(path: Path) -> dict[str, np.ndarray]:
         images[i] = values.reshape(SIZE, SIZE)
         if str(usage).strip() not in FER_USAGE:
             raise DataError(f"{row}: Usage is {usage!r}; expected Training, PublicTest or PrivateTest.")
-        if not (str(emotion).strip().isdigit() and 0 <= int(emotion) <= 6):
-            raise DataError(f"{row}: emotion is {emotion!r}; expected an integer 0-6.")
+        emotion = str(emotion).strip()
+        if not emotion:
+            raise DataError(f"{row}: emotion is blank; expected an integer 0-6 (fill it in or remove the row).")
+        if not (emotion.isdigit() and 0 <= int(emotion) <= 6):
+            raise DataError(f"{row}: emotion is {emotion}; expected an integer 0-6.")
     return {"images": images, "labels": df["emotion"].astype(np.int64).to_numpy(),
             "split": df["Usage"].str.strip().map(FER_USAGE).to_numpy().astype(str),
             "files": np.array([f"{path.name}:{i + 1}" for i in range(len(df))])}

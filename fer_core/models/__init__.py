@@ -2,11 +2,14 @@
 
 Every model takes the engine's input, a float batch ``B x in_channels x input_size x
 input_size`` made from the grey 48x48 faces, and returns class logits, or a dict with
-``logits`` plus whatever extra terms its losses need (see ``fer_core.losses``).
+``logits`` plus whatever extra terms its losses need (see ``fer_core.losses``). ``cam_layer``
+names the layer Grad-CAM explains (the last convolutional stage): a dotted path in the model, or
+a function of the model returning the layer; None for a model with no classifier to explain.
 """
 from __future__ import annotations
 
 import inspect
+import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +27,28 @@ class ModelSpec:
     in_channels: int
     paper: str
     summary: str
+    cam_layer: str | Callable[[nn.Module], nn.Module] | None = None
+
+    def cam_module(self, model: nn.Module) -> nn.Module:
+        """The layer of ``model`` (built from this spec) that Grad-CAM explains."""
+        if self.cam_layer is None:
+            raise ValueError(f"model {self.name!r} declares no Grad-CAM layer (cam_layer): it has no classifier "
+                             f"to explain")
+        return self.cam_layer(model) if callable(self.cam_layer) else model.get_submodule(self.cam_layer)
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, *, input_size: int = 48, in_channels: int = 1, paper: str = "baseline"):
-    """Decorator: register ``fn(num_classes, **kwargs) -> nn.Module`` under ``name``."""
+def register(name: str, *, input_size: int = 48, in_channels: int = 1, paper: str = "baseline",
+             cam_layer: str | Callable[[nn.Module], nn.Module] | None = None):
+    """Decorator: register ``fn(num_classes, **kwargs) -> nn.Module`` under ``name``, with the
+    layer Grad-CAM explains (``cam_layer``)."""
     def deco(fn):
         if name in REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        REGISTRY[name] = ModelSpec(name, fn, input_size, in_channels, paper, doc[0] if doc else "")
+        REGISTRY[name] = ModelSpec(name, fn, input_size, in_channels, paper, doc[0] if doc else "", cam_layer)
         return fn
     return deco
 
@@ -82,7 +95,15 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} (model.weights) does not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"Weights file {path} (model.weights) holds more than tensors (pickled objects or code), "
+                         f"so it is refused: loading it could run code. Save plain weights with "
+                         f"torch.save(model.state_dict(), path).") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({str(e).splitlines()[0][:100]}): "
+                         f"is it a PyTorch state dict?") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # one of the engine's own checkpoints
     own = model.state_dict()

@@ -33,7 +33,7 @@ class ImprovedResNet50(nn.Module):
         return self.block2(self.block1(torch.flatten(self.features(x), 1)))
 
 
-@register("improved_resnet50", input_size=48, in_channels=3, paper="Du")
+@register("improved_resnet50", input_size=48, in_channels=3, paper="Du", cam_layer="features.7")
 def improved_resnet50(num_classes: int = 7, hidden: int = 1024, dropout: float = 0.5,
                       input_size: int = 48) -> nn.Module:
     """ResNet-50 at 48x48 + two dropout / batch-norm / ReLU / FC blocks on the flattened 2x2x2048 map (Du)."""

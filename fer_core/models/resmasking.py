@@ -94,7 +94,7 @@ class ResMaskingNet(ResNet):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-@register("resmaskingnet", input_size=224, in_channels=3, paper="Pham et al.")
+@register("resmaskingnet", input_size=224, in_channels=3, paper="Pham et al.", cam_layer="layer4")
 def resmaskingnet(num_classes: int = 7, mask_activation: str = "softmax", dropout: float = 0.4) -> nn.Module:
     """ResMaskingNet: ResNet-34 with a U-Net masking block after each stage (Pham et al.)."""
     return ResMaskingNet((3, 4, 6, 3), num_classes, mask_activation, dropout)

@@ -42,13 +42,13 @@ class ResMaskingReconstructionNet(ResMaskingNet):
         return {"logits": logits, "reconstruction": p_rec, "masks": masks}
 
 
-@register("rmrn18", input_size=224, in_channels=3, paper="Shen & Li")
+@register("rmrn18", input_size=224, in_channels=3, paper="Shen & Li", cam_layer="layer4")
 def rmrn18(num_classes: int = 7, mask_activation: str = "softmax", dropout: float = 0.4) -> nn.Module:
     """Residual masking reconstruction network, ResNet-18 backbone (Shen & Li's Res18 variant)."""
     return ResMaskingReconstructionNet((2, 2, 2, 2), num_classes, 3, mask_activation, dropout)
 
 
-@register("rmrn34", input_size=224, in_channels=3, paper="Shen & Li")
+@register("rmrn34", input_size=224, in_channels=3, paper="Shen & Li", cam_layer="layer4")
 def rmrn34(num_classes: int = 7, mask_activation: str = "softmax", dropout: float = 0.4) -> nn.Module:
     """Residual masking reconstruction network, ResNet-34 backbone (Shen & Li's Res34 variant)."""
     return ResMaskingReconstructionNet((3, 4, 6, 3), num_classes, 3, mask_activation, dropout)

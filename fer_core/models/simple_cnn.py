@@ -12,7 +12,7 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-@register("simple_cnn", input_size=48, in_channels=1)
+@register("simple_cnn", input_size=48, in_channels=1, cam_layer="2")
 def simple_cnn(num_classes: int = 7, width: int = 16, dropout: float = 0.3) -> nn.Module:
     """Three conv blocks (width, 2x, 4x channels) + global average pooling + dropout + linear."""
     return nn.Sequential(

@@ -47,11 +47,14 @@ class ResBlock(nn.Module):
 
 
 class EDSR(nn.Module):
-    """Qin, Sec. 3.2 (after Lim et al.'s EDSR): head conv, B residual blocks without batch-norm
+    """Qin, Sec. 2.2 (after Lim et al.'s EDSR): head conv, B residual blocks without batch-norm
     (residual scaling ``res_scale``), a conv and a global skip, then x2 up-sampling by
-    pixel-shuffle and a tail conv. Defaults B = 16, F = 128 as in the paper."""
+    pixel-shuffle and a tail conv. Defaults B = 16, F = 128 as in the paper (qin_2021_stn_sr.txt:57).
 
-    def __init__(self, channels: int = 1, n_blocks: int = 16, n_feats: int = 128, res_scale: float = 0.1):
+    Interpretation: the paper gives no residual scaling; EDSR's code uses 1.0 by default and 0.1
+    only for its 32-block, 256-feature model, so 1.0 here."""
+
+    def __init__(self, channels: int = 1, n_blocks: int = 16, n_feats: int = 128, res_scale: float = 1.0):
         super().__init__()
         self.head = nn.Conv2d(channels, n_feats, 3, padding=1)
         self.body = nn.Sequential(*(ResBlock(n_feats, res_scale) for _ in range(n_blocks)),
@@ -64,23 +67,51 @@ class EDSR(nn.Module):
         return self.tail(self.upsample(h + self.body(h)))
 
 
-class STNSRClassifier(nn.Module):
-    """Qin, Sec. 3 (Fig. 1): input -> [spatial transformer] -> [EDSR x2] -> classifier.
+SR_MODES = ("none", "edsr", "bicubic")
 
-    ``stn`` and ``sr`` switch the two stages, so the four ablation rows of Table 2 (Base, +STN,
-    +SR, +STN+SR) differ by one parameter each. The classifier is any registered model
-    (``classifier``, default ResNet-18); grey input is repeated to its channels. Without SR the
-    classifier sees the 48x48 input, with SR the 96x96 super-resolved one. Outputs ``logits`` and
-    the intermediate images (``aligned``, ``super_resolved``) for the notebook's figures.
+
+class STNSRClassifier(nn.Module):
+    """Qin, Sec. 2.3 (Fig. 4): input -> [spatial transformer] -> [x2 up-sampling] -> classifier.
+
+    ``stn`` and ``sr`` switch the stages, so the ablation rows of Table 2 (Base, +STN, +SR,
+    +STN+SR) differ by one parameter each. ``sr``: ``"edsr"`` super-resolves with EDSR,
+    ``"bicubic"`` up-samples x2 by bicubic interpolation (this book's control: does SR help, or
+    only the larger input?), ``"none"`` keeps the 48x48 face. The paper uses EDSR as a
+    pre-processor trained with an L1 loss: ``sr_weights`` loads such an SR net (a checkpoint of
+    the ``edsr_x2`` model, the plan's ``sr_from`` row) and ``sr_frozen`` keeps it fixed while the
+    classifier (and the STN, through it) trains. The classifier is any registered model
+    (``classifier``, default ResNet-18); grey input is repeated to its channels. Outputs
+    ``logits`` and the intermediate images (``aligned``, ``super_resolved``).
     """
 
-    def __init__(self, num_classes: int = 7, stn: bool = True, sr: bool = True, classifier: str = "resnet18",
-                 sr_blocks: int = 16, sr_feats: int = 128):
+    def __init__(self, num_classes: int = 7, stn: bool = True, sr: str = "edsr", classifier: str = "resnet18",
+                 sr_blocks: int = 16, sr_feats: int = 128, sr_weights: str | None = None, sr_frozen: bool = True):
         super().__init__()
+        if sr not in SR_MODES:
+            raise ValueError(f"sr must be one of {SR_MODES}, not {sr!r}")
+        if sr_weights and sr != "edsr":
+            raise ValueError("sr_weights needs sr='edsr'")
         self.stn = SpatialTransformer(1) if stn else None
-        self.sr = EDSR(1, sr_blocks, sr_feats) if sr else None
+        self.sr_mode = sr
+        self.sr = EDSR(1, sr_blocks, sr_feats) if sr == "edsr" else None
+        if sr_weights:
+            self.sr.load_state_dict(_edsr_state(sr_weights))
+            if sr_frozen:
+                self.sr.requires_grad_(False)
+        self.sr_frozen = bool(sr_weights) and sr_frozen
         self.classifier = create_model(classifier, num_classes=num_classes)
+        self.classifier_name = classifier
         self.classifier_channels = get_spec(classifier).in_channels
+
+    def cam_layer(self) -> nn.Module:
+        """Grad-CAM's layer: the classifier's own."""
+        return get_spec(self.classifier_name).cam_module(self.classifier)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.sr_frozen:
+            self.sr.eval()  # a fixed pre-processor (no batch-norm in EDSR, but no dropout either)
+        return self
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
@@ -88,10 +119,27 @@ class STNSRClassifier(nn.Module):
             x = out["aligned"] = self.stn(x)
         if self.sr is not None:
             x = out["super_resolved"] = self.sr(x)
+        elif self.sr_mode == "bicubic":
+            x = out["super_resolved"] = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
         if self.classifier_channels != x.shape[1]:
             x = x.expand(-1, self.classifier_channels, -1, -1)
         out["logits"] = self.classifier(x)
         return out
+
+
+def _edsr_state(path: str) -> dict:
+    """The EDSR weights of a trained ``edsr_x2`` run (its checkpoint, or a bare EDSR state dict)."""
+    from pathlib import Path
+
+    from ..paths import project_path
+
+    file = project_path(path)
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"SR weights {file} (model.kwargs.sr_weights) do not exist: train the SR row it "
+                                f"comes from first (the plan's sr_from), or give an EDSR state dict.")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    return {k[3:]: v for k, v in state.items() if k.startswith("sr.")} or state
 
 
 class SRPretrain(nn.Module):
@@ -113,11 +161,11 @@ class SRPretrain(nn.Module):
         return {"logits": self.probe(sr.detach()), "sr": sr, "hr": hr, "lr": lr}
 
 
-@register("stn_sr", input_size=48, in_channels=1, paper="Qin")
-def stn_sr(num_classes: int = 7, stn: bool = True, sr: bool = True, classifier: str = "resnet18",
-           sr_blocks: int = 16, sr_feats: int = 128) -> nn.Module:
+@register("stn_sr", input_size=48, in_channels=1, paper="Qin", cam_layer=lambda m: m.cam_layer())
+def stn_sr(num_classes: int = 7, stn: bool = True, sr: str = "edsr", classifier: str = "resnet18", sr_blocks: int = 16,
+           sr_feats: int = 128, sr_weights: str | None = None, sr_frozen: bool = True) -> nn.Module:
     """Spatial transformer + EDSR x2 super-resolution + a classifier, each stage switchable (Qin)."""
-    return STNSRClassifier(num_classes, stn, sr, classifier, sr_blocks, sr_feats)
+    return STNSRClassifier(num_classes, stn, sr, classifier, sr_blocks, sr_feats, sr_weights, sr_frozen)
 
 
 @register("edsr_x2", input_size=96, in_channels=1, paper="Qin")

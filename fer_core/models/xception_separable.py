@@ -87,7 +87,7 @@ class XceptionSeparable(nn.Module):
         return torch.flatten(self.classifier(self.pool(self.features(x))), 1)
 
 
-@register("xception_separable", input_size=48, in_channels=1, paper="Yu")
+@register("xception_separable", input_size=48, in_channels=1, paper="Yu", cam_layer=lambda m: m.features[-1])
 def xception_separable(num_classes: int = 7) -> nn.Module:
     """Residual depthwise-separable Xception variant with ReLU6, on grey 48x48 faces (Yu)."""
     return XceptionSeparable(num_classes, in_channels=1)

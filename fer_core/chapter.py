@@ -1,0 +1,350 @@
+"""What a paper chapter shows, and from which runs.
+
+A chapter shows **published** numbers: the paper-profile run records committed under
+``results/`` (their ledger ``results/ledger.csv``), made on a GPU by a chapter or by
+``python -m fer_core run``. On a machine that cannot make them (the CPU that builds the book), the
+chapter also runs its CPU profile as a **pipeline check**: it proves the code runs end to end and
+is shown in its own, labelled section, never in place of a published number. Where no record is
+published yet, the verdicts say "not tested" and the figures come from the pipeline check, marked
+as such.
+
+Parameters left as None fall back on environment variables, so that a test (``pytest --nbval-lax``)
+or a batch run can point every chapter elsewhere: ``FER_PROFILE`` (the profile to run),
+``FER_RESULTS_DIR`` (where its runs go) and ``FER_PUBLISHED_DIR`` (where published records are read).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import ledger, verdicts
+from .claims import claims_of, row_ref, short_source
+from .data import SYNTHETIC_NOTE
+from .experiments import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan, run_paper
+
+PUBLISHED_DIR = "results"
+CHAPTERS = {"pham": "01_resmaskingnet", "shen_li": "02_masking_reconstruction", "du": "03_improved_resnet50",
+            "yu": "04_xception_separable", "qin": "05_stn_sr"}
+CHECK_LABEL = "pipeline check ({profile} profile): shows the code runs, not a result"
+METRICS = {
+    "accuracy": "accuracy", "accuracy_tta_random_views": "accuracy, 10-view TTA",
+    "accuracy_tta_tencrop": "accuracy, ten-crop TTA", "macro_f1": "macro F1",
+    "macro_f1_tta_random_views": "macro F1, 10-view TTA", "auc_min": "lowest one-vs-rest AUC",
+    "parameters_m": "parameters (M)", "cross_entropy": "cross-entropy", "images": "images",
+    "last:val_acc": "validation accuracy, last epoch", "last:val_loss": "validation cross-entropy, last epoch",
+    "first:val_acc": "validation accuracy, first epoch", "first:val_loss": "validation cross-entropy, first epoch",
+    "last:train_margin": "training L_margin, last epoch", "metrics:per_class.happy.recall": "recall of happy",
+    "metrics:loss_terms.sr_l2": "test MSE of the super-resolved face",
+}
+SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ not reproduced",
+          verdicts.NOT_TESTED: "– not tested"}
+
+
+def published(published_dir: str | Path | None = None) -> pd.DataFrame:
+    """The published runs: the paper-profile rows on real data of the ledger in ``published_dir``
+    (default ``FER_PUBLISHED_DIR``, else ``results/``)."""
+    book = ledger.read_ledger(published_dir or os.environ.get("FER_PUBLISHED_DIR") or PUBLISHED_DIR)
+    return book[(book["profile"] == "paper") & (book["dataset"] != "synthetic")].reset_index(drop=True)
+
+
+def pipeline_runs(profile: str | None = None, results_dir: str | None = None) -> pd.DataFrame:
+    """The pipeline checks' runs of every chapter (the CPU profile's ledger), for a chapter that
+    reads other chapters' runs when none is published."""
+    from .config import read_params
+    from .paths import params_file
+
+    profile = profile or default_profile()
+    folder = results_dir or os.environ.get("FER_RESULTS_DIR") or \
+        read_params(params_file(profile)).get("output", {}).get("results_dir", "build/results")
+    book = ledger.read_ledger(folder)
+    return book[book["profile"] == profile].reset_index(drop=True)
+
+
+def metric_name(metric: str) -> str:
+    return METRICS.get(metric, metric)
+
+
+def claim_text(c: pd.Series) -> str:
+    """What a claim says, in words: the quantity, and the difference for a relative claim."""
+    what = metric_name(c["metric"])
+    if c["versus"]:
+        others = [row_ref(c["paper"], v)[1] for v in c["versus"].split(";")]
+        what += f": {row_ref(c['paper'], c['row'])[1]} minus " + (others[0] if len(others) == 1 else
+                                                                    f"each of {len(others)} rows")
+    return what
+
+
+def paper_value(c: pd.Series) -> str:
+    unit = "" if c["unit"] in ("", "images") else f" {c['unit']}"
+    value = c["value_text"] if "value_text" in c else f"{c['value']:g}"
+    return f"{'' if c['relation'] == '=' else c['relation'] + ' '}{value}{unit}"
+
+
+def grouped(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct claim: the same number for the same row stated in several places (a
+    table, the abstract, the README) becomes one row with all its sources."""
+    key = ["paper", "row", "versus", "dataset", "split", "metric", "relation", "value", "unit"]
+    out = claims.groupby(key, sort=False, dropna=False).agg(
+        label=("label", "first"), table=("table", lambda t: "; ".join(dict.fromkeys(t))),
+        source=("source", lambda s: "; ".join(dict.fromkeys(s))), note=("note", "first"),
+        value_text=("value_text", "first")).reset_index()
+    return out
+
+
+def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = False,
+                  data_descriptions: bool = False) -> pd.DataFrame:
+    """Claims grouped, with ours and the verdict, ready to print: claim, measured as, paper, ours,
+    verdict, why, source (and the chapter, with ``link``). Data descriptions (image counts) are left
+    out unless ``data_descriptions``."""
+    if not data_descriptions:
+        claims = claims[claims["metric"] != "images"]
+    assessed = verdicts.assess(grouped(claims), results)
+    table = pd.DataFrame({
+        "claim": assessed["label"],
+        "measured as": [f"{c['dataset']} {c['split']}: {claim_text(c)}" for _, c in assessed.iterrows()],
+        "paper": [paper_value(c) for _, c in assessed.iterrows()],
+        "ours": assessed["ours"],
+        "verdict": assessed["verdict"].map(SYMBOL),
+        "why": assessed["reason"],
+        "source": [short_source(s) for s in assessed["source"]],
+    })
+    if link:
+        table.insert(0, "chapter", [f'<a href="{CHAPTERS[p]}.html">{CHAPTERS[p][:2]}</a>' for p in assessed["paper"]])
+    return table
+
+
+def html(table: pd.DataFrame):
+    """A table as deterministic HTML (links kept): what the book and nbval both read."""
+    from IPython.display import HTML
+
+    body = table.to_html(index=False, escape=False, border=0, classes="dataframe verdicts")
+    return HTML(f'<div class="verdicts-scroll">{body}</div>')
+
+
+@dataclass
+class Chapter:
+    """One paper chapter's runs: ``published`` (every paper's paper-profile rows) and ``check``
+    (this chapter's pipeline-check rows, None in the paper profile)."""
+
+    paper: str
+    profile: str
+    plan: Plan
+    published: pd.DataFrame
+    check: pd.DataFrame | None
+
+    @classmethod
+    def open(cls, paper: str, *, profile: str | None = None, overrides: list[str] = (), data_dir: str | None = None,
+             device: str = "auto", models: list[str] | None = None, epochs: int | None = None, seeds: int = 1,
+             results_dir: str | None = None, published_dir: str | None = None, reuse: bool = True,
+             progress: bool = True) -> "Chapter":
+        """Run the chapter's profile (the paper profile on a GPU, else the CPU pipeline check) and
+        read the published records."""
+        profile = profile or default_profile(data_dir)
+        results_dir = results_dir or os.environ.get("FER_RESULTS_DIR") or None
+        if published_dir is None and profile == "paper" and results_dir:
+            published_dir = results_dir
+        settings = notebook_settings(overrides, device=device, progress=progress, epochs=epochs,
+                                     results_dir=results_dir)
+        ran = run_paper(paper, profile, seeds=seeds, data_dir=data_dir, overrides=settings, only=models, reuse=reuse)
+        # paper-profile runs are the published ones, unless they ran on the synthetic set (no data)
+        check = ran if profile != "paper" or (ran["dataset"] == "synthetic").any() else None
+        return cls(paper, profile, read_plan(paper), published(published_dir), check)
+
+    # -- which runs are shown -------------------------------------------------------------
+    @property
+    def mine(self) -> pd.DataFrame:
+        """This paper's published rows."""
+        return self.published[self.published["paper"] == self.paper]
+
+    @property
+    def shows_published(self) -> bool:
+        return len(self.mine) > 0
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The runs the figures are drawn from: the published ones, else the pipeline check's."""
+        return self.mine if self.shows_published or self.check is None else self.check
+
+    @property
+    def note(self) -> str | None:
+        """The line every figure of the chapter carries when it does not show published numbers."""
+        if self.shows_published:
+            return None
+        label = CHECK_LABEL.format(profile=self.profile)
+        synthetic = self.check is not None and (self.check["dataset"] == "synthetic").any()
+        return f"{SYNTHETIC_NOTE}; {label}" if synthetic else label
+
+    def banner(self) -> None:
+        """Which numbers the chapter shows: published records (device, dates, commit) or none yet."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(banner_text(self)))
+
+    # -- what the plan says ---------------------------------------------------------------
+    def recipe(self) -> pd.DataFrame:
+        """Every setting of the paper's recipe: its value in the paper profile and where it comes
+        from (the paper's line, or this book's named choice and why)."""
+        return recipe_table(self.plan)
+
+    def notes(self) -> None:
+        from IPython.display import Markdown, display
+
+        display(Markdown(notes_markdown(self.plan)))
+
+    # -- claims, verdicts and results -------------------------------------------------------
+    def verdicts(self) -> pd.DataFrame:
+        """The paper's claims with the published ours and the verdict of each."""
+        return verdict_table(claims_of(self.paper), self.published)
+
+    def results(self, columns: dict[str, str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per row of the plan: its runs and the mean ± std of ``columns`` over them (label -> a
+        metric as the claims name it: a ledger column, ``last:<history column>``, ...; a label
+        ending in "(%)" is shown in percent), and whether the paper has the row."""
+        runs = self.shown if runs is None else runs
+        columns = columns or {"accuracy (%)": "accuracy"}
+        claims = claims_of(self.paper)
+        named = set(claims["row"]) | {r for v in claims["versus"] for r in v.split(";")}
+        rows = []
+        for variant in self.plan.variants():
+            mine = runs[runs["variant"] == variant] if len(runs) else runs
+            entry = {"row": variant, "runs": len(mine),
+                     "in the paper": "yes" if variant in named else "no: this book's ablation or extension"}
+            for label, metric in columns.items():
+                scale = 100.0 if label.endswith("(%)") else 1.0
+                values = [v * scale for v in verdicts.values_of(mine, metric)] if len(mine) else []
+                values = [v for v in values if not np.isnan(v)]
+                entry[label] = verdicts.Estimate.of(values).text(2 if scale > 1 else 4) if values else "not run"
+            rows.append(entry)
+        return pd.DataFrame(rows).set_index("row")
+
+    def paper_vs_ours(self, metric: str, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per row with a claim of ``metric`` (relation "="): the paper's value (the first source's)
+        and ours (mean and std in %, over the shown runs), for a bar chart."""
+        if runs is None:  # rows of another paper's chapter (Shen & Li's baselines) are published there
+            runs = self.published if self.shows_published or self.check is None else self.check
+        claims = claims_of(self.paper)
+        claims = claims[(claims["metric"] == metric) & (claims["relation"] == "=") & (claims["versus"] == "")
+                        & (claims["row"] != "")].drop_duplicates("row")
+        rows = []
+        for _, c in claims.iterrows():
+            paper, variant = row_ref(self.paper, c["row"])
+            mine = runs[(runs["variant"] == variant) & (runs["paper"] == paper)] if len(runs) else runs
+            values = mine[metric].dropna().astype(float) * 100 if len(mine) and metric in mine else []
+            est = verdicts.Estimate.of(values) if len(values) else None
+            rows.append({"row": variant, "paper": c["value"], "ours": est.mean if est else None,
+                         "ours_std": est.std if est else None})
+        return pd.DataFrame(rows, columns=["row", "paper", "ours", "ours_std"])
+
+    def check_table(self) -> pd.DataFrame | None:
+        """The pipeline check's runs, labelled as such (None in the paper profile)."""
+        if self.check is None:
+            return None
+        cols = ["variant", "fold", "seed", "dataset", "accuracy", "macro_f1", "epochs_run", "wall_time_s"]
+        return self.check[cols].assign(accuracy=lambda d: (d["accuracy"] * 100).round(2),
+                                       macro_f1=lambda d: (d["macro_f1"] * 100).round(2)).set_index("variant")
+
+    def records(self, variant: str, runs: pd.DataFrame | None = None) -> list:
+        """The run records of one row (every seed and fold) among the shown runs."""
+        runs = self.shown if runs is None else runs
+        return [ledger.record(p) for p in runs.loc[runs["variant"] == variant, "record"]]
+
+    def first_of(self, *preferred: str) -> str | None:
+        """The first of ``preferred`` rows among the shown runs, else the first shown row."""
+        ran = list(dict.fromkeys(self.shown["variant"]))
+        return next((v for v in preferred if v in ran), ran[0] if ran else None)
+
+    def attention(self, *preferred: str) -> None:
+        """The attention record of the first of ``preferred`` rows among the shown runs: maps of
+        every method, the model's internals, and the scores."""
+        from . import attention
+
+        row = self.first_of(*preferred)
+        if row is None:
+            print("no run to draw attention maps from")
+            return
+        attention.show(self.records(row)[0], f"{row}: where the model looks", self.note,
+                       learned=self.shows_published)
+
+    def pooled_metrics(self, variant: str) -> dict:
+        """One row's test predictions pooled over its seeds and folds, with the metrics recomputed
+        on the pool: the confusion matrix of a cross-validation."""
+        from .metrics import classification_metrics
+
+        records = self.records(variant)
+        if not records:
+            raise KeyError(f"no runs of {variant!r} shown in this chapter")
+        names = list(records[0].metrics["per_class"])
+        y = np.concatenate([r.predictions["target"].to_numpy() for r in records])
+        probs = np.concatenate([r.probs for r in records])
+        return classification_metrics(y, probs / probs.sum(1, keepdims=True), names)
+
+
+def banner_text(ch: Chapter) -> str:
+    if ch.shows_published:
+        mine = ch.mine
+        devices = ", ".join(sorted(set(mine["device"].astype(str))))
+        finished = mine["finished"].dropna().astype(str).str[:10]
+        dates = f"{finished.min()} to {finished.max()}" if len(finished) else "unknown dates"
+        commits = ", ".join(sorted(set(mine["commit"].astype(str).str[:8])))
+        data = ", ".join(sorted(set(mine["dataset"])))
+        text = (f"> **Published numbers.** The tables, verdicts and figures of this chapter come from "
+                f"{len(mine)} paper-profile run record(s) on {data} ({devices}; finished {dates}; commit {commits}), "
+                f"read from the results ledger.")
+    else:
+        text = ("> **No paper-profile run of this chapter is published yet.** Its verdicts say *not tested*, and "
+                "its figures come from the pipeline check below, which shows that the code runs, not what the "
+                "paper's models achieve.")
+    if ch.check is not None:
+        data = ", ".join(sorted(set(ch.check["dataset"]))) if len(ch.check) else "no runs"
+        text += (f"\n>\n> **Pipeline check** ({ch.profile} profile, {data}, {len(ch.check)} run(s)): run on this "
+                 f"machine to prove the chapter end to end; shown only in its own section.")
+        if (ch.check["dataset"] == "synthetic").any():
+            text += (f"\n>\n> **⚠ {SYNTHETIC_NOTE}.** No data directory was configured (`FER_DATA_DIR` or "
+                     f"`data_dir`), so the pipeline check ran on the book's embedded synthetic faces.")
+    return text
+
+
+def recipe_table(plan: Plan) -> pd.DataFrame:
+    """Setting, value (as resolved for the paper profile) and where it comes from."""
+    first = plan.variants()[0]
+    cfg = config_for(plan, first, "paper", data_dir="(your data)").to_dict()
+    rows = []
+    for key in leaf_keys(plan.recipe):
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        entry = plan.settings.get(key, {})
+        origin = (f"source: {entry['source']}" if "source" in entry else
+                  f"named choice: {entry['choice']}" if "choice" in entry else "not documented")
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append({"setting": key, "value": shown, "from": origin})
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def notes_markdown(plan: Plan) -> str:
+    out = []
+    if plan.deviations:
+        out.append("**Deviations and interpretations**\n\n" + "\n".join(f"- {d}" for d in plan.deviations))
+    if plan.protocol:
+        out.append("**Protocol notes**\n\n" + "\n".join(f"- {d}" for d in plan.protocol))
+    return "\n\n".join(out) or "(no notes)"
+
+
+def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The front chapter's two tables: verdict counts per paper, and every claim of every paper
+    with its verdict and a link to its chapter."""
+    from .claims import PAPERS, read_claims
+
+    claims = read_claims()
+    runs = published(published_dir)
+    table = verdict_table(claims, runs, link=True)
+    paper_of = grouped(claims[claims["metric"] != "images"])["paper"]
+    counts = pd.crosstab(paper_of.map(lambda p: PAPERS[p].split(",")[0]).values, table["verdict"].values)
+    counts = counts.reindex(columns=list(SYMBOL.values()), fill_value=0)
+    counts.index.name, counts.columns.name = "paper", None
+    counts["claims"] = counts.sum(1)
+    return counts.reindex([PAPERS[p].split(",")[0] for p in PAPERS]), table

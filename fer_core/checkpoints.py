@@ -1,0 +1,65 @@
+"""Checkpoints: written so that one bad write loses one epoch at most, read with errors that name
+the file, what is wrong with it and the fix, never a traceback from inside torch.
+
+``last.pt`` (model, optimizer, schedule, training state and the config it was made under) is
+written every epoch; the one before it is kept as ``last.prev.pt``. ``best.pt`` holds the weights
+of the best validation epoch.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+LAST, PREVIOUS, BEST = "last.pt", "last.prev.pt", "best.pt"
+RESUME_KEYS = ("model", "optimizer", "state")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message names the file and the fix."""
+
+
+def save(obj: dict, path: Path, *, keep_previous: bool = False) -> None:
+    """Write ``obj`` to ``path`` through a temporary file (a run killed while saving keeps the
+    previous checkpoint); with ``keep_previous`` the file it replaces becomes ``last.prev.pt``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    if keep_previous and path.is_file():
+        os.replace(path, path.with_name(PREVIOUS))
+    os.replace(tmp, path)
+
+
+def _fix(path: Path, resume: bool) -> str:
+    if not resume:
+        return ("the selected weights are lost with it: train the run again (set output.overwrite=true; the old "
+                "record is kept aside)")
+    prev = path.with_name(PREVIOUS)
+    hint = (f"; the previous epoch's checkpoint is kept beside it: move {prev.name} to {path.name} to resume from "
+            f"it" if prev.is_file() and prev != path else "")
+    return f"remove it to start the run again{hint}"
+
+
+def load(path: Path, device, *, resume: bool = False) -> dict:
+    """A checkpoint, checked: ``resume`` wants the full state of ``last.pt``, else the weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint {path} is empty (0 bytes): its write was cut off; {_fix(path, resume)}.")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
+            UnicodeDecodeError, AttributeError, KeyError, IndexError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"Checkpoint {path} cannot be read ({reason}): it is damaged or not a PyTorch "
+                              f"checkpoint; {_fix(path, resume)}.") from None
+    if not isinstance(obj, dict) or "model" not in obj:
+        raise CheckpointError(f"Checkpoint {path} holds no model weights; {_fix(path, resume)}.")
+    if resume and any(k not in obj for k in RESUME_KEYS):
+        raise CheckpointError(f"Checkpoint {path} holds only a model's weights (like {BEST}), not the optimizer and "
+                              f"training state a resume needs; {_fix(path, resume)}.")
+    return obj

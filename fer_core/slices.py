@@ -1,0 +1,153 @@
+"""Running a slice of a paper's plan: some rows, seeds and folds, without notebooks.
+
+    python -m fer_core run --paper pham --profile paper [--rows resmaskingnet,resnet34] [--seeds 0,1,2]
+                           [--folds 0-9] [--data-dir D] [--results-dir R] [--time-limit 9m] [--list]
+
+A :class:`Slice` names the runs; :func:`runs_of` resolves each to its config (the plan's, through
+``experiments.config_for``), in the plan's row order with every row's ``sr_from`` dependency
+first; :func:`execute` runs them through the one engine (finished runs are read back, started
+ones resume) and appends each to its results folder's ledger; :func:`listing` says what each run
+costs and whether it is finished. A time limit (``--time-limit``, ``train.time_limit``) ends the
+call after the epoch in which it is reached, with every run checkpointed: calling the same command
+again continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+
+from . import ledger
+from .config import Config, parse_duration  # noqa: F401 (re-exported for the CLI)
+from .engine import TimeLimitReached, load_data, run
+from .experiments import Plan, config_for, read_plan
+from .records import RunPaths
+
+EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a slice: a row of the plan, a seed, a fold (None for fixed splits) and its config."""
+
+    paper: str
+    variant: str
+    seed: int
+    fold: int | None
+    profile: str
+    cfg: Config
+
+    @property
+    def status(self) -> str:
+        paths = RunPaths.of(self.cfg)
+        return "finished" if paths.finished else ("started" if paths.started else "not started")
+
+
+@dataclass(frozen=True)
+class Slice:
+    paper: str
+    profile: str = "paper"
+    rows: list[str] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    folds: list[int] | None = None
+    data_dir: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+def parse_range(text: str | None) -> list[int] | None:
+    """``0,1,2``, ``0-9`` or ``0-2,5`` as a list of integers (None stays None)."""
+    if text is None or text == "":
+        return None
+    out: list[int] = []
+    for part in str(text).split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ValueError(f"{text!r} is not a list of numbers such as 0,1,2 or 0-9")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        out += list(range(a, b + 1))
+    return out
+
+
+def runs_of(sl: Slice) -> list[RunSpec]:
+    """Every run of the slice, in the plan's row order, each row after the row it takes its SR
+    net from (``sr_from``), which joins the slice when it is not already there."""
+    plan = read_plan(sl.paper)
+    rows = plan.selected(sl.profile, sl.rows)
+    ordered: list[str] = []
+    for variant in rows:
+        dep = plan.row(variant).get("sr_from")
+        for v in ([dep] if dep else []) + [variant]:
+            if v not in ordered:
+                ordered.append(v)
+    return [RunSpec(sl.paper, v, seed, fold, sl.profile, _config(plan, v, sl, seed, fold))
+            for v in ordered for seed in sl.seeds for fold in plan.folds(v, sl.profile, sl.folds)]
+
+
+def _config(plan: Plan, variant: str, sl: Slice, seed: int, fold: int | None) -> Config:
+    return config_for(plan, variant, sl.profile, seed=seed, data_dir=sl.data_dir, overrides=sl.overrides, fold=fold)
+
+
+def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, data=None) -> pd.DataFrame:
+    """Run (or read back, or resume) every run of the slice; each lands in its results folder's
+    ledger. Raises :class:`TimeLimitReached` when ``time_limit`` (seconds, for this call) ends it."""
+    deadline = time.monotonic() + time_limit if time_limit else None
+    rows, progressed = [], False
+    for spec in runs_of(sl):
+        unfinished = spec.status != "finished"
+        if unfinished and progressed and deadline is not None and time.monotonic() >= deadline:
+            raise TimeLimitReached(spec.cfg.run_name, None)  # every call makes progress: at least an epoch
+        rows.append(execute_one(spec, reuse=reuse, deadline=deadline, data=data))
+        progressed = progressed or unfinished
+    return pd.DataFrame(rows, columns=ledger.COLUMNS)
+
+
+def execute_one(spec: RunSpec, *, reuse: bool = True, deadline: float | None = None, data=None) -> dict:
+    """One run of a slice through the engine, resumed if it was started; its ledger row."""
+    cfg = spec.cfg
+    if not reuse:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})})
+    record = run(cfg, reuse=reuse, data=data if data is not None else load_data(cfg), resume=True, deadline=deadline)
+    row = ledger.row_of(record, paper=spec.paper, variant=spec.variant, profile=spec.profile)
+    ledger.append(cfg.output.results_dir, row)
+    return row
+
+
+@lru_cache(maxsize=64)
+def gmacs_per_image(model: str, input_size: int, in_channels: int, kwargs: str) -> float:
+    """Forward multiply-accumulates of one image, counted by torch's FLOP counter (a MAC = 2 FLOPs)."""
+    import json
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .models import create_model
+
+    net = create_model(model, input_size=input_size, **json.loads(kwargs)).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, in_channels, input_size, input_size))
+    return counter.get_total_flops() / 2e9
+
+
+def listing(sl: Slice) -> pd.DataFrame:
+    """The slice's runs with their estimated cost and status: GMAC per image x training images x
+    epochs (at most; early stopping may end sooner), x3 for the backward pass."""
+    import json
+
+    from .engine import input_shape
+
+    out = []
+    for spec in runs_of(sl):
+        cfg = spec.cfg
+        size, channels = input_shape(cfg)
+        kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
+        gmac = gmacs_per_image(cfg.model.name, size, channels, json.dumps(kwargs, sort_keys=True))
+        images = int((load_data(cfg).split == "train").sum())
+        out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed, "fold": spec.fold,
+                    "dataset": cfg.data.source, "input": f"{channels}x{size}x{size}", "epochs (max)": cfg.train.epochs,
+                    "train images": images, "GMAC/image": round(gmac, 3),
+                    "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
+                    "status": spec.status})
+    return pd.DataFrame(out)

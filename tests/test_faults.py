@@ -1,0 +1,182 @@
+"""Faults and bad input: nothing lost, every error one line that names its origin and the fix."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from fer_core import ledger
+from fer_core.checkpoints import CheckpointError
+from fer_core.cli import main as cli
+from fer_core.config import ConfigError, load_config
+from fer_core.engine import evaluate_run, train
+from fer_core.locks import RunLockedError
+from fer_core.paths import params_file
+from fer_core.preflight import PreflightError
+from fer_core.records import RunPaths
+
+FAST = ["data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]"]
+
+
+# 1. one process per run ----------------------------------------------------------------------------
+def test_a_second_process_on_the_same_run_stops_at_once_naming_the_holder(tiny_cfg):
+    cfg = tiny_cfg(*FAST)
+    paths = RunPaths.of(cfg)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from fer_core.locks import run_lock\n"
+        f"with run_lock('x', Path({str(paths.results)!r}), Path({str(paths.checkpoints)!r})):\n"
+        "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with pytest.raises(RunLockedError, match=rf"Run {cfg.run_name} is being trained by process {holder.pid} on"):
+            train(cfg)
+        assert time.monotonic() - t0 < 10 and not paths.finished
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train(cfg).metrics["n"] == 28  # the dead holder's lock file does not block the run
+
+
+# 2. a resume checks what it resumes ---------------------------------------------------------------
+def test_a_resume_with_other_settings_is_refused_naming_each_key(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(*FAST, "train.epochs=3")
+    assert train(cfg, stop_after=1) is None
+    changed = tiny_cfg(*FAST, "train.epochs=3", "train.optimizer.lr=0.5", "train.optimizer.name=adam")
+    with pytest.raises(ConfigError, match=r"train\.optimizer\.lr: 0\.003 in the checkpoint, 0\.5 now") as e:
+        train(changed, resume=True)
+    assert "train.optimizer.name: 'adamw' in the checkpoint, 'adam' now" in str(e.value)
+    neutral = tiny_cfg(*FAST, "train.epochs=3", "train.eval_batch_size=17", "train.time_limit=1h")
+    record = train(neutral, resume=True)  # display, time limit and evaluation batch: allowed, and recorded
+    assert record.provenance["resumed_with_changes"]["train.eval_batch_size"] == [256, 17]
+    assert record.config["train"]["optimizer"]["lr"] == 0.003
+
+
+# 3. broken checkpoints are named ------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "best_over_last"])
+def test_a_broken_last_checkpoint_is_named_with_the_fix(tiny_cfg, damage):
+    cfg = tiny_cfg(*FAST, "train.epochs=3")
+    train(cfg, stop_after=2)
+    ckpt = RunPaths.of(cfg).checkpoints
+    last = ckpt / "last.pt"
+    assert (ckpt / "last.prev.pt").is_file()  # the epoch before is kept
+    if damage == "empty":
+        last.write_bytes(b"")
+    elif damage == "truncated":
+        last.write_bytes(last.read_bytes()[:1000])
+    elif damage == "random":
+        last.write_bytes(os.urandom(5000))
+    else:
+        last.write_bytes((ckpt / "best.pt").read_bytes())
+    with pytest.raises(CheckpointError, match=rf"Checkpoint {last} .*move last\.prev\.pt to last\.pt") as e:
+        train(cfg, resume=True)
+    assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+
+
+def test_a_broken_best_checkpoint_is_named_at_evaluation(tiny_cfg, capsys):
+    cfg = tiny_cfg(*FAST)
+    record = train(cfg)
+    (RunPaths.of(cfg).checkpoints / "best.pt").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="best.pt cannot be read .*train the run again"):
+        evaluate_run(record.path)
+    assert cli(["evaluate", str(record.path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Checkpoint")
+
+
+# 4. preflight ---------------------------------------------------------------------------------------
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_results_folder_is_found_before_training(tiny_cfg, tmp_path):
+    results = tmp_path / "ro"
+    results.mkdir()
+    results.chmod(0o500)
+    try:
+        with pytest.raises(PreflightError, match=rf"results folder {results}.* is not writable"):
+            train(tiny_cfg(*FAST, f"output.results_dir={results}"))
+    finally:
+        results.chmod(0o700)
+
+
+def test_a_folder_that_cannot_be_written_is_found_before_training(tiny_cfg, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cfg = tiny_cfg(*FAST, f"output.results_dir={blocker / 'results'}")
+    t0 = time.monotonic()
+    with pytest.raises(PreflightError, match=r"results folder .*a_file/results.* is not writable"):
+        train(cfg)
+    assert time.monotonic() - t0 < 20 and not RunPaths.of(cfg).checkpoints.exists()
+
+
+def test_too_little_disk_space_is_warned_with_the_figures(tiny_cfg, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10, 10, 1000))
+    with pytest.warns(UserWarning, match=r"0\.0 GB free, the run's checkpoints take about"):
+        train(tiny_cfg(*FAST))
+
+
+# 5. bad input, right place -------------------------------------------------------------------------
+def test_a_blank_emotion_cell_names_its_row(tmp_path):
+    from fer_core.data import DataError, load
+
+    rows = ["emotion,pixels,Usage"] + [f"3,{' '.join(['7'] * 2304)},Training"] * 20
+    rows[15] = f",{' '.join(['7'] * 2304)},Training"  # row 15 of the file's data
+    (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"row 15 \(line 16\): emotion is blank"):
+        load("fer2013-csv", tmp_path / "fer2013.csv", use_cache=False)
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_an_empty_or_negative_subset_is_refused_naming_the_key(n):
+    with pytest.raises(ConfigError, match=rf"data\.subset\.train: .*greater than or equal to 1 \(got {n}\) "
+                                          rf"\(from --set data\.subset\.train={n}\)"):
+        load_config(params_file("test"), [f"data.subset.train={n}"])
+
+
+def test_auto_on_a_half_fer2013_folder_says_what_is_missing(tmp_path):
+    from fer_core.data import DataError, resolve
+
+    (tmp_path / "train" / "happy").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"train/ found, test/ missing.*fer2013\.csv.*not found"):
+        resolve("auto", tmp_path)
+
+
+def test_cuda_without_a_gpu_and_a_refused_pickle_are_one_line_each(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    assert cli(["train", "--params", str(params_file("test")), "--set", "train.device=cuda",
+                "--set", f"output.results_dir={tmp_path}"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    torch.save({"w": Evil()}, tmp_path / "evil.pt")
+    assert cli(["train", "--params", str(params_file("test")), "--set", f"model.weights={tmp_path / 'evil.pt'}",
+                "--set", f"output.results_dir={tmp_path}"]) == 2
+    out = capsys.readouterr()
+    assert "pwned" not in out.out and out.err.strip().count("\n") == 0 and "refused" in out.err
+
+
+# 6. errors name their origin -----------------------------------------------------------------------
+def test_an_override_error_names_the_override_and_a_file_error_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.optimizer\.lr: .* \(from --set train\.optimizer\.lr=-1\)") as e:
+        load_config(params_file("test"), ["train.optimizer.lr=-1"])
+    assert "test.yaml" not in str(e.value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: " + str(params_file("test")) + "\ntrain: {epochs: 0}\n")
+    with pytest.raises(ConfigError, match=r"train\.epochs: .* \(in .*bad\.yaml\)"):
+        load_config(bad)
+
+
+# 7. every finished run lands in its ledger ----------------------------------------------------------
+def test_a_cli_run_lands_in_its_results_folders_ledger(tmp_path):
+    assert cli(["train", "--params", str(params_file("test")), "--set", "data.source=synthetic",
+                "--set", "train.progress=false", "--set", f"output.results_dir={tmp_path / 'r'}",
+                "--set", f"output.checkpoint_dir={tmp_path / 'c'}", *[f"--set={s}" for s in FAST]]) == 0
+    book = ledger.read_ledger(tmp_path / "r")
+    assert len(book) == 1 and book.loc[0, "profile"] == "test" and book.loc[0, "variant"] == "simple_cnn"

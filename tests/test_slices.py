@@ -1,0 +1,103 @@
+"""Slices of a plan run without notebooks: listed with their cost, resumed across time limits."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_core import ledger, slices
+from fer_core.cli import main as cli
+from fer_core.config import parse_duration
+
+
+def test_ranges_and_durations_parse():
+    assert slices.parse_range("0-2,5") == [0, 1, 2, 5] and slices.parse_range("3") == [3]
+    assert slices.parse_range(None) is None
+    with pytest.raises(ValueError, match="not a list of numbers"):
+        slices.parse_range("0..9")
+    assert parse_duration("9m") == 540 and parse_duration("1h30m") == 5400 and parse_duration("45s") == 45
+    assert parse_duration("12.5") == 12.5 and parse_duration(None) is None
+    with pytest.raises(ValueError, match="write it as 9m"):
+        parse_duration("nine minutes")
+
+
+def test_the_slice_follows_the_plan_and_brings_in_the_sr_net_it_needs():
+    sl = slices.Slice("qin", "paper", ["stn_sr-ckplus", "base-fer2013"], [0, 1], [0, 3], "/data")
+    runs = slices.runs_of(sl)
+    assert [(r.variant, r.seed, r.fold) for r in runs[:5]] == [
+        ("edsr-l1", 0, None), ("edsr-l1", 1, None), ("stn_sr-ckplus", 0, 0), ("stn_sr-ckplus", 0, 3),
+        ("stn_sr-ckplus", 1, 0)]
+    assert len(runs) == 2 + 4 + 2 and all(r.status == "not started" for r in runs)
+    assert len(slices.runs_of(slices.Slice("pham", "paper"))) == 12  # every row of the table
+
+
+def test_list_shows_every_run_with_its_cost_and_status(capsys):
+    assert cli(["run", "--paper", "yu", "--profile", "test", "--folds", "0-1", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "xception_separable" in out and "not started" in out and "GMAC/image" in out
+    assert "2 run(s), 0 finished" in out
+
+
+@pytest.mark.slow
+def test_a_time_limited_slice_resumes_to_the_metrics_of_one_straight_call(tmp_path):
+    base = ["run", "--paper", "du", "--profile", "test", "--seeds", "0,1", "--set", "train.progress=false",
+            "--set", "train.device=cpu", "--set", "data.synthetic_size=[70, 35, 35]", "--set", "data.subset=null",
+            "--set", "eval.attention=0", "--set", "eval.tta=[]", "--set", "train.epochs=2"]
+    assert cli([*base, "--results-dir", str(tmp_path / "straight"),
+                "--set", f"output.checkpoint_dir={tmp_path / 'c1'}"]) == 0
+    calls, code = 0, None
+    while code != 0:
+        code = cli([*base, "--results-dir", str(tmp_path / "limited"),
+                    "--set", f"output.checkpoint_dir={tmp_path / 'c2'}", "--time-limit", "0.001"])
+        calls += 1
+        assert code in (0, slices.EXIT_RESUME) and calls < 12
+    assert calls >= 4  # two runs of two epochs: an epoch a call at most
+    cols = ["variant", "seed", "accuracy", "macro_f1", "cross_entropy", "best_val_acc", "epochs_run"]
+    a, b = (ledger.read_ledger(tmp_path / d)[cols].sort_values(["seed"]).reset_index(drop=True)
+            for d in ("straight", "limited"))
+    assert len(a) == len(b) == 2
+    pd.testing.assert_frame_equal(a, b)
+
+
+def _node_site(folder):
+    """A folder that holds torch and torchvision and what they pull in, nothing else: the
+    preinstalled PyTorch of a GPU node, for a fresh virtual environment to see."""
+    from importlib import metadata
+
+    from fer_core.bundle import NODE_PROVIDES, requirements
+
+    folder.mkdir()
+    for name in requirements(NODE_PROVIDES, f"{sys.version_info.major}.{sys.version_info.minor}"):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in tops:
+            src = Path(dist.locate_file(top))
+            if src.exists() and not (folder / top).exists() and top != "__pycache__":
+                (folder / top).symlink_to(src)
+    return folder
+
+
+@pytest.mark.slow
+def test_the_bundle_runs_a_slice_in_a_fresh_environment_with_the_network_unused(tmp_path, shared_data):
+    out = tmp_path / "bundle"
+    assert cli(["bundle", str(out), "--data", "ckplus", "--data-dir", str(shared_data)]) == 0
+    wheels = {p.name.split("-")[0].lower() for p in (out / "wheels").glob("*.whl")}
+    assert {"captum", "timm", "pandas", "pydantic"} <= wheels and not wheels & {"torch", "torchvision"}
+    assert (out / "data" / "ckplus.tar.gz").is_file() and (out / "src" / "fer_core" / "engine.py").is_file()
+    venv = tmp_path / "node-venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "node-torch.pth").write_text(str(_node_site(tmp_path / "node-site")) + "\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHON": str(venv / "bin" / "python"),
+           "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "FER_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["--paper", "yu", "--profile", "test", "--folds", "0", "--set", "train.device=cpu",
+            "--set", "train.progress=false", "--set", "eval.attention=2"]
+    proc = subprocess.run(["unshare", "-n", str(out / "run.sh"), *args], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    book = ledger.read_ledger(out / "src" / "build" / "results")
+    assert book["dataset"].tolist() == ["ckplus"] and book["variant"].tolist() == ["xception_separable"]

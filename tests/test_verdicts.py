@@ -1,0 +1,123 @@
+"""The verdict rule, pinned on hand-made cases (every boundary), and read from run records."""
+import pandas as pd
+import pytest
+
+from fer_core import ledger
+from fer_core.verdicts import (NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate, judge, published_runs,
+                               summary, tolerance, verdict_of, assess)
+from fixtures import fabricate
+
+
+def claim(**kw) -> dict:
+    base = {"paper": "pham", "table": "T", "label": "x", "row": "resnet34", "versus": "", "dataset": "fer2013",
+            "split": "test", "metric": "accuracy", "relation": "=", "value": 72.0, "unit": "%", "source": "s",
+            "quote": "q", "note": ""}
+    return {**base, **kw}
+
+
+# -- the rule on numbers ------------------------------------------------------------------------
+def test_a_value_claim_is_reproduced_up_to_the_tolerance_and_not_beyond():
+    one_run = Estimate(73.0, 0.0, 1)  # tolerance: the 1-point floor alone
+    assert judge("=", 72.0, one_run).verdict == REPRODUCED                  # exactly on the boundary
+    assert judge("=", 71.0, Estimate(72.0, 0.0, 1)).verdict == REPRODUCED   # below, on the boundary
+    assert judge("=", 72.0, Estimate(73.01, 0.0, 1)).verdict == NOT_REPRODUCED
+    assert judge("=", 72.0, Estimate(70.99, 0.0, 1)).verdict == NOT_REPRODUCED  # too low, too
+
+
+def test_the_tolerance_grows_with_our_spread():
+    assert tolerance(72.0, "%", 0.0) == 1.0 and tolerance(72.0, "%", 0.5) == 2.0
+    spread = Estimate(74.85, 0.95, 3)  # t = 1 + 2 * 0.95 = 2.9
+    assert judge("=", 72.0, spread).verdict == REPRODUCED
+    assert judge("=", 72.0, Estimate(74.85, 0.9, 3)).verdict == NOT_REPRODUCED  # t = 2.8
+
+
+def test_other_units_get_a_relative_floor():
+    assert tolerance(1.15563, "", 0.0) == pytest.approx(0.0231126)
+    assert judge("=", 1.15563, Estimate(1.178, 0.0, 1), "").verdict == REPRODUCED
+    assert judge("=", 1.15563, Estimate(1.18, 0.0, 1), "").verdict == NOT_REPRODUCED
+    assert judge("=", 142.9, Estimate(137.8, 0.0, 1), "M").verdict == NOT_REPRODUCED  # 3.6% off
+    assert judge("=", 58.1, Estimate(58.16, 0.0, 1), "M").verdict == REPRODUCED
+
+
+def test_a_bound_must_be_cleared_by_twice_our_spread():
+    assert judge(">", 99.95, Estimate(99.96, 0.0, 1)).verdict == REPRODUCED     # one run: above is enough
+    assert judge(">", 99.95, Estimate(99.95, 0.0, 1)).verdict == NOT_REPRODUCED  # equal is not above
+    assert judge(">", 0.0, Estimate(1.0, 0.5, 3)).verdict == NOT_REPRODUCED      # clears by exactly 2s: no
+    assert judge(">", 0.0, Estimate(1.01, 0.5, 3)).verdict == REPRODUCED
+    assert judge("<", 0.02, Estimate(0.01, 0.004, 3), "").verdict == REPRODUCED  # 0.01 below by > 0.008
+    assert judge("<", 0.02, Estimate(0.013, 0.004, 3), "").verdict == NOT_REPRODUCED
+
+
+def test_a_difference_carries_both_spreads():
+    d = Estimate(57.0, 0.3, 3).minus(Estimate(44.0, 0.4, 3))
+    assert d.mean == pytest.approx(13.0) and d.std == pytest.approx(0.5)
+    assert judge("=", 13.31, d, "points").verdict == REPRODUCED  # t = 1 + 2 * 0.5
+
+
+def test_an_unknown_relation_is_an_error():
+    with pytest.raises(ValueError, match="unknown relation"):
+        judge("~", 1.0, Estimate(1.0, 0.0, 1))
+
+
+# -- from published runs --------------------------------------------------------------------------
+@pytest.fixture
+def runs(tmp_path):
+    fabricate(tmp_path, "pham", "resnet34", accuracy=0.72, tta=0.725, seed=0)
+    fabricate(tmp_path, "pham", "resnet34", accuracy=0.73, tta=0.735, seed=1)
+    fabricate(tmp_path, "pham", "vgg19", accuracy=0.70, tta=0.70, seed=0)
+    fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.74, tta=0.745, seed=0)
+    fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.60, seed=0, profile="smoke")   # never counts
+    fabricate(tmp_path, "pham", "googlenet", accuracy=0.80, seed=0, dataset="synthetic")  # never counts
+    fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.5, seed=0,
+              history={"val_acc": [0.40, 0.55, 0.571], "val_loss": [5.3, 1.3, 1.16]})
+    return ledger.read_ledger(tmp_path)
+
+
+def test_ours_is_the_mean_over_the_published_runs(runs):
+    v = verdict_of(claim(value=72.5), runs)
+    assert v.verdict == REPRODUCED and v.ours.n == 2 and v.ours.mean == pytest.approx(72.5)
+    assert v.ours.std == pytest.approx(0.7071, abs=1e-4)
+    assert verdict_of(claim(metric="accuracy_tta_random_views", value=73.0), runs).ours.mean == pytest.approx(73.0)
+
+
+def test_smoke_synthetic_and_missing_runs_are_not_tested(runs):
+    assert len(published_runs(runs, "pham", "resmaskingnet", "fer2013")) == 1  # the smoke run is left out
+    for c in (claim(row="googlenet"), claim(row="densenet121"), claim(row="resnet34", dataset="ckplus"),
+              claim(row="", note="VEMO is private: data not available")):
+        v = verdict_of(c, runs)
+        assert v.verdict == NOT_TESTED and v.ours is None
+    assert "data not available" in verdict_of(claim(row="", note="VEMO is private: data not available"), runs).reason
+    assert verdict_of(claim(), pd.DataFrame()).verdict == NOT_TESTED
+
+
+def test_an_ordering_against_several_rows_must_hold_against_each(runs):
+    beats = claim(row="resmaskingnet", versus="vgg19;resnet34", relation=">", value=0.0, unit="points")
+    v = verdict_of(beats, runs)
+    assert v.verdict == REPRODUCED and "weakest against resnet34" in v.reason  # 74 - 72.5, spread 0.71
+    loses = claim(row="vgg19", versus="resnet34;resmaskingnet", relation=">", value=0.0, unit="points")
+    v = verdict_of(loses, runs)
+    assert v.verdict == NOT_REPRODUCED and "(2 of 2 fail)" in v.reason
+    assert verdict_of(claim(row="resmaskingnet", versus="vgg19;densenet121", relation=">", value=0.0),
+                      runs).verdict == NOT_TESTED  # one compared row was never run
+
+
+def test_history_and_record_metrics_are_read_from_the_records(runs):
+    last = claim(paper="du", row="improved_resnet50", metric="last:val_acc", value=57.31)
+    assert verdict_of(last, runs).ours.mean == pytest.approx(57.1) and verdict_of(last, runs).verdict == REPRODUCED
+    first = claim(paper="du", row="improved_resnet50", metric="first:val_loss", value=5.3601, unit="")
+    assert verdict_of(first, runs).ours.mean == pytest.approx(5.3)
+    recall = claim(paper="du", row="improved_resnet50", metric="metrics:per_class.happy.recall", value=90.0)
+    assert verdict_of(recall, runs).ours.mean == pytest.approx(50.0)
+    assert verdict_of(recall, runs).verdict == NOT_REPRODUCED
+
+
+def test_rows_of_another_papers_chapter_are_read_there(runs):
+    shen = claim(paper="shen_li", row="pham:resnet34", metric="accuracy_tta_random_views", value=72.42)
+    assert verdict_of(shen, runs).verdict == REPRODUCED
+
+
+def test_assess_and_summary_count_every_verdict(runs):
+    claims = pd.DataFrame([claim(value=72.5), claim(value=60.0), claim(row="densenet121")])
+    table = assess(claims, runs)
+    assert table["verdict"].tolist() == [REPRODUCED, NOT_REPRODUCED, NOT_TESTED]
+    assert summary(table).tolist() == [1, 1, 1]
