@@ -95,7 +95,8 @@ def bench_models(names: list[str] | None, batch: int, steps: int, out: str, size
         print(f"{name:20s} {rows[-1]['input']:>10s} {rows[-1]['parameters_M']:9.2f}M "
               f"{rows[-1]['gflops_per_image']:9.2f} GFLOP {ips:9.1f} img/s", flush=True)
     df = pd.DataFrame(rows)
-    df["device"] = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+    df["device"] = (torch.cuda.get_device_name() if device == "cuda"
+                    else f"cpu ({os.cpu_count()} cores, {platform.machine()})")
     df["torch"] = torch.__version__
     path = project_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

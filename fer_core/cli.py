@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
+
+import pandas as pd
 
 from .config import TTA_MODES, ConfigError
 from .data import SOURCES
@@ -49,18 +52,28 @@ def _cmd_run(args) -> int:
     from .engine import TimeLimitReached
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
-    sl = slices.Slice(args.paper, args.profile, args.rows.split(",") if args.rows else None,
-                      slices.parse_range(args.seeds) or [0], slices.parse_range(args.folds), args.data_dir, overrides)
+    papers = args.paper.split(",")
+    if len(papers) > 1 and args.rows:
+        print("error: --rows names rows of one paper; give one --paper with it", file=sys.stderr)
+        return 2
+    rows_, seeds, folds = args.rows.split(",") if args.rows else None, slices.parse_range(args.seeds) or [0], \
+        slices.parse_range(args.folds)
+    parts = [slices.Slice(p, args.profile, rows_, seeds, folds, args.data_dir, overrides) for p in papers]
+    if args.executor == "ray":
+        return _run_on_ray(parts, args)
     if args.list:
-        table = slices.listing(sl)
-        with __import__("pandas").option_context("display.width", 200, "display.max_rows", 500):
+        table = pd.concat([slices.listing(sl) for sl in parts], ignore_index=True)
+        with pd.option_context("display.width", 200, "display.max_rows", 500):
             print(table.to_string(index=False))
         done = (table["status"] == "finished").sum()
         print(f"{len(table)} run(s), {done} finished; at most {table['cost (PMAC, at most)'].sum():.3f} PMAC "
               f"(multiply-accumulates x 10^15, forward and backward) to train the rest")
         return 0
     try:
-        rows = slices.execute(sl, time_limit=slices.parse_duration(args.time_limit))
+        limit = slices.parse_duration(args.time_limit)
+        deadline = time.monotonic() + limit if limit else None
+        left = (lambda: None) if deadline is None else (lambda: max(1e-3, deadline - time.monotonic()))
+        rows = pd.concat([slices.execute(sl, time_limit=left()) for sl in parts], ignore_index=True)
     except TimeLimitReached as e:
         print(f"resume me: {e}")
         return slices.EXIT_RESUME
@@ -68,6 +81,22 @@ def _cmd_run(args) -> int:
         fold = "" if r["fold"] is None or r["fold"] != r["fold"] else f" fold {int(r['fold'])}"
         print(f"{r['variant']:28s} seed {r['seed']}{fold}: accuracy {r['accuracy']:.4f}  {r['record']}")
     return 0
+
+
+def _run_on_ray(parts, args) -> int:
+    from .executors import execute_ray
+
+    if args.time_limit or args.list:
+        print("error: --time-limit and --list are for the serial executor (one process)", file=sys.stderr)
+        return 2
+    rows, summary = execute_ray(parts, address=args.address, gpus_per_run=args.gpus_per_run,
+                                cpus_per_run=args.cpus_per_run)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+        print(summary.to_string(index=False))
+    failed = (summary["status"] == "failed").sum()
+    print(f"{len(summary)} run(s): {len(rows)} with a record, {failed} failed; "
+          f"wall time {summary.attrs.get('wall_time_s', 0):.0f} s")
+    return 1 if failed else 0
 
 
 def _cmd_bundle(args) -> int:
@@ -125,8 +154,8 @@ def _cmd_models(args) -> int:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['name']:20s} {r['parameters'] / 1e6:8.2f}M  {r['in_channels']}x{r['input_size']}x{r['input_size']}"
-                  f"  {r['paper']:18s} {r['summary']}")
+            shape = f"{r['in_channels']}x{r['input_size']}x{r['input_size']}"
+            print(f"{r['name']:20s} {r['parameters'] / 1e6:8.2f}M  {shape}  {r['paper']:18s} {r['summary']}")
     return 0
 
 
@@ -149,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(fn=_cmd_evaluate)
 
     r = sub.add_parser("run", help="run a slice of a paper's plan (rows, seeds, folds) through the one engine")
-    r.add_argument("--paper", required=True, help="params/papers/<paper>.yaml: pham, shen_li, du, yu, qin")
+    r.add_argument("--paper", required=True,
+                   help="params/papers/<paper>.yaml: pham, shen_li, du, yu, qin (comma-separated: several, in turn)")
     r.add_argument("--profile", default="paper", help="paper (the recipe, for a GPU) or a CPU profile (smoke, test)")
     r.add_argument("--rows", default=None, help="comma-separated rows of the plan (default: the profile's)")
     r.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-2")
@@ -160,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     r.add_argument("--time-limit", default=None, help="e.g. 9m: stop after the epoch that reaches it, exit status 75")
     r.add_argument("--list", action="store_true", help="print the slice's runs, their cost and status; run nothing")
+    r.add_argument("--executor", default="serial", choices=["serial", "ray"],
+                   help="serial: one run after the other here; ray: every run a Ray task")
+    r.add_argument("--address", default=None,
+                   help="ray: a cluster to join (auto, ray://host:port); none: start one here")
+    r.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs per run (default: 1 when CUDA is here)")
+    r.add_argument("--cpus-per-run", type=int, default=1, help="ray: CPU cores (and torch threads) per run")
     r.set_defaults(fn=_cmd_run)
 
     b = sub.add_parser("bundle", help="a folder a GPU node without internet can run a slice from (run.sh)")

@@ -116,12 +116,15 @@ class OptimizerConfig(_Section):
 
 
 class SchedulerConfig(_Section):
-    name: Literal["none", "plateau", "step", "cosine"] = "none"
+    name: Literal["none", "plateau", "step", "cosine", "time_one_cycle"] = Field(
+        "none", description="time_one_cycle: the learning rate follows the wall clock of train.budget (a linear "
+                            "warm-up over `warmup` of it, then a cosine down to min_lr), set at every step")
     factor: float = Field(0.1, gt=0, lt=1, description="plateau: lr multiplier")
     patience: int = Field(5, ge=0, description="plateau: epochs without val-accuracy gain")
     step_size: int = Field(10, ge=1, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0, description="step: lr multiplier")
     min_lr: float = Field(0.0, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1, description="time_one_cycle: share of the budget to warm up over")
 
 
 class TrainConfig(_Section):
@@ -138,8 +141,11 @@ class TrainConfig(_Section):
     progress: bool = True
     time_limit: float | None = Field(None, gt=0, description="seconds (or 9m, 1h30m) for this call: after "
                                                              "the epoch that reaches it, checkpoint and stop")
+    budget: float | None = Field(None, gt=0, description="wall-clock seconds (or 5m, 30m) of training, data loading "
+                                                         "and validation included: training stops at the step that "
+                                                         "spends it (the last epoch is partial), then tests")
 
-    @field_validator("time_limit", mode="before")
+    @field_validator("time_limit", "budget", mode="before")
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)
@@ -214,6 +220,8 @@ class Config(_Section):
                              f"with decoupled decay), not {o.name}")
         if len(set(self.eval.tta)) != len(self.eval.tta):
             raise ValueError(f"eval.tta lists a mode twice: {self.eval.tta}")
+        if self.train.scheduler.name == "time_one_cycle" and not self.train.budget:
+            raise ValueError("train.scheduler.name=time_one_cycle follows the wall clock of train.budget: set it")
         return self
 
     @property

@@ -9,6 +9,7 @@ from ``cfg.seed``, so the resumed run ends with the same metrics as one run stra
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,16 +230,45 @@ def _progress(iterable, enabled: bool, **kw):
     return tqdm(iterable, **kw)
 
 
+class TimeOneCycle:
+    """The learning rate as a function of the training's wall clock (``train.budget``): a linear
+    warm-up from 4% of the peak over the first ``warmup`` share of the budget, then a cosine down to
+    ``min_lr``. Set before every step, so that a run ends its schedule exactly when its time is spent."""
+
+    def __init__(self, opt: torch.optim.Optimizer, peak: float, budget: float, warmup: float, min_lr: float):
+        self.opt, self.peak, self.budget, self.warmup, self.min_lr = opt, peak, budget, warmup, min_lr
+
+    def lr(self, elapsed: float) -> float:
+        t = min(1.0, elapsed / self.budget)
+        if t < self.warmup:
+            return self.peak * (0.04 + 0.96 * t / self.warmup)
+        u = (t - self.warmup) / (1 - self.warmup)
+        return self.min_lr + (self.peak - self.min_lr) * 0.5 * (1 + math.cos(math.pi * u))
+
+    def set(self, elapsed: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr(elapsed)
+
+
+class _NoSchedule:
+    """A budget without the time schedule: the learning rate is the optimiser's own."""
+
+    def set(self, elapsed: float) -> None:
+        pass
+
+
 def _fresh_state() -> dict:
     return {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed": 0.0,
             "stopped_early": False}
 
 
 def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.Optimizer, criterion: Criterion,
-                 images: torch.Tensor, targets: torch.Tensor, epoch: int) -> dict:
+                 images: torch.Tensor, targets: torch.Tensor, epoch: int, clock=None, timed=None) -> dict:
     """One pass over the training split; returns the epoch's mean loss terms and accuracy. The
     shuffle, the augmentation and dropout are seeded by (seed, epoch), so a resumed run repeats
-    exactly what an uninterrupted one does. ``model`` may be the compiled one (``train.compile``)."""
+    exactly what an uninterrupted one does. ``model`` may be the compiled one (``train.compile``).
+    With a budget (``clock``: seconds spent, ``timed``: a :class:`TimeOneCycle`), the learning rate
+    follows the clock and the epoch ends early at the step that spends the budget."""
     model.train()
     g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
     torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout and any other global randomness
@@ -248,7 +278,14 @@ def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.O
     steps = list(perm.split(cfg.train.batch_size))
     if len(steps) > 1 and len(steps[-1]) == 1:
         steps.pop()  # BatchNorm cannot train on a batch of one image
+    done = 0
     for idx in _progress(steps, cfg.train.progress, leave=False, desc=f"epoch {epoch + 1}", unit="batch"):
+        if clock is not None:
+            spent = clock()
+            if spent >= cfg.train.budget:
+                break
+            timed.set(spent)
+        done += 1
         idx = idx.to(setup.device)
         x = augment(images[idx], cfg.augment, setup.size, setup.in_channels, g)
         y = targets[idx]
@@ -261,8 +298,8 @@ def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.O
         for k, v in terms.items():
             sums[k] += v.detach() * len(idx)
         correct += (logits_of(out).argmax(1) == y).sum()
-    seen = sum(len(i) for i in steps)
-    return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+    seen = max(1, sum(len(i) for i in steps[:done]))
+    return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_share": round(done / len(steps), 4),
             **{f"train_{k}": float(v) / seen for k, v in sums.items()}, "train_acc": int(correct) / seen}
 
 
@@ -286,8 +323,10 @@ def _end_epoch(state: dict, row: dict, cfg: Config, paths: RunPaths, model: nn.M
     else:
         state["bad_epochs"] += 1
     patience = cfg.train.early_stopping
-    state.update(epoch=row["epoch"], elapsed=elapsed,
-                 stopped_early=patience is not None and state["bad_epochs"] >= patience)
+    row["elapsed_s"] = round(elapsed, 2)
+    spent = cfg.train.budget is not None and elapsed >= cfg.train.budget
+    state.update(epoch=row["epoch"], elapsed=elapsed, budget_spent=spent,
+                 stopped_early=spent or (patience is not None and state["bad_epochs"] >= patience))
     checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict() if sched is not None else None, "state": state,
                       "config": cfg.to_dict()}, paths.checkpoints / checkpoints.LAST, keep_previous=True)
@@ -369,12 +408,17 @@ def _train(cfg: Config, paths: RunPaths, data: fer_data.FERData | None, resuming
     images = _images_tensor(train_set, setup.device)
     targets = torch.from_numpy(train_set.targets).to(setup.device)
     step_model = torch.compile(model) if setup.compile else model  # shares its parameters with model
+    clock = (lambda: time.perf_counter() - t0) if cfg.train.budget else None
+    s = cfg.train.scheduler
+    timed = TimeOneCycle(opt, cfg.train.optimizer.lr, cfg.train.budget, s.warmup, s.min_lr) \
+        if s.name == "time_one_cycle" else None
     epochs = _progress(range(state["epoch"], cfg.train.epochs), cfg.train.progress, desc=cfg.run_name,
                        unit="epoch", initial=state["epoch"], total=cfg.train.epochs)
     for epoch in epochs:
         if state["stopped_early"]:  # a run killed after early stopping resumes straight to the test
             break
-        row = _train_epoch(cfg, setup, step_model, opt, criterion, images, targets, epoch)
+        row = _train_epoch(cfg, setup, step_model, opt, criterion, images, targets, epoch, clock,
+                           timed or _NoSchedule())
         row.update(_validate(model, val_set, setup, cfg))
         _end_epoch(state, row, cfg, paths, model, opt, sched, time.perf_counter() - t0)
         if hasattr(epochs, "set_postfix"):

@@ -143,6 +143,30 @@ def paper_vs_ours(table: pd.DataFrame, title: str, note: str | None = None, unit
     return fig
 
 
+def accuracy_vs_time(curves: pd.DataFrame, tests: pd.DataFrame, targets: dict[int, float], title: str,
+                     note: str | None = None) -> go.Figure:
+    """Validation accuracy per epoch on the wall clock, one line per run (colour: model, dash:
+    budget), the selected test accuracy of each run as a star at its wall time, and each budget's
+    target as a dotted line ending at the budget (``fer_core.budgets``)."""
+    fig = go.Figure()
+    colours = dict(zip(dict.fromkeys(curves["model"]), px.colors.qualitative.Plotly))
+    for (model, budget), c in curves.groupby(["model", "budget (min)"], sort=False):
+        fig.add_trace(go.Scatter(x=c["minutes"], y=c["val_acc (%)"], mode="lines+markers", marker_size=4,
+                                 name=f"{model}, {budget:g} min (validation)", line=dict(
+                                     color=colours[model], dash="solid" if budget > 10 else "dot")))
+    for _, t in tests.iterrows():
+        fig.add_trace(go.Scatter(x=[t["wall time (min)"]], y=[t["PrivateTest (%)"]], mode="markers",
+                                 marker=dict(symbol="star", size=13, color=colours.get(t["model"])),
+                                 name=f"{t['model']}, {t['budget (min)']:g} min (PrivateTest)"))
+    for budget_s, target in targets.items():
+        fig.add_trace(go.Scatter(x=[0, budget_s / 60], y=[target, target], mode="lines", showlegend=False,
+                                 line=dict(color="grey", dash="dot", width=1),
+                                 hovertext=f"target within {budget_s / 60:g} min: {target:g}%"))
+    fig.update_layout(title=_title(title, note), xaxis_title="wall-clock minutes on 2 CPU cores",
+                      yaxis_title="accuracy (%)", height=480)
+    return fig
+
+
 def term_curves(history: pd.DataFrame, terms: dict[str, str], title: str = "Loss terms per epoch",
                 note: str | None = None) -> go.Figure:
     """One panel per loss term: ``terms`` maps a label (e.g. ``L_rec``) to a history column

@@ -38,7 +38,7 @@ class RunSpec:
     seed: int
     fold: int | None
     profile: str
-    cfg: Config
+    cfg: Config = field(compare=False)  # a run is named by the rest (the config follows from them)
 
     @property
     def status(self) -> str:
@@ -145,7 +145,8 @@ def listing(sl: Slice) -> pd.DataFrame:
         kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
         gmac = gmacs_per_image(cfg.model.name, size, channels, json.dumps(kwargs, sort_keys=True))
         images = int((load_data(cfg).split == "train").sum())
-        out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed, "fold": spec.fold,
+        out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
+                    "fold": "-" if spec.fold is None else spec.fold,
                     "dataset": cfg.data.source, "input": f"{channels}x{size}x{size}", "epochs (max)": cfg.train.epochs,
                     "train images": images, "GMAC/image": round(gmac, 3),
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),

@@ -121,7 +121,8 @@ def test_run_record_has_everything(finished):
     assert m["note"] == "synthetic data — not comparable to the papers"
     assert np.array(m["confusion_matrix"]).sum() == m["n"] == len(record.predictions) == 210
     assert {"commit", "dirty", "data", "packages", "device", "wall_time_s", "started"} <= set(p)
-    assert p["data"]["fingerprint"].startswith("synthetic-") and p["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert p["data"]["fingerprint"].startswith("synthetic-")
+    assert p["packages"]["torch"] == torch.__version__.split("+")[0]
     assert list(record.history.columns[:2]) == ["epoch", "lr"] and len(record.history) == cfg.train.epochs
     assert record.probs.shape == (210, 7) and np.allclose(record.probs.sum(1), 1, atol=1e-3)
     assert record.config == cfg.to_dict()

@@ -49,7 +49,8 @@ def test_forward_and_backward_at_the_models_input_size(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_model_trains_through_the_one_engine(name, tiny_cfg):
     """The same engine call for every model: only the registry name (and a small input) changes."""
-    small = 80 if REGISTRY[name].input_size >= 299 else (REGISTRY[name].input_size if REGISTRY[name].input_size < 64 else 64)
+    own = REGISTRY[name].input_size
+    small = 80 if own >= 299 else min(own, 64)
     weights = json.dumps(TERMS.get(name, {}))
     rec = train(tiny_cfg(f"run={name}", f"model.name={name}", "model.kwargs={}", f"model.input_size={small}",
                          "data.synthetic_size=[28, 14, 14]", "data.subset=null", "train.epochs=1",
@@ -247,3 +248,28 @@ def test_models_command_lists_every_model(capsys):
     assert set(rows) == set(NAMES)
     assert rows["resmaskingnet"]["input_size"] == 224 and rows["xception_separable"]["in_channels"] == 1
     assert abs(rows["resmaskingnet"]["parameters"] / 1e6 - 137.8) < 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_one_step_under_bf16_autocast_matches_float32(name):
+    """The engine's CUDA default, bf16 autocast, on the CPU: one training step's loss terms are
+    finite and within 5% (or 0.05) of float32's, for every model (losses are computed in float32)."""
+    size = {"inception_v3": 80, "inception_v4": 80, "xception": 80}.get(
+        name, 48 if REGISTRY[name].input_size <= 96 else 64)
+    kwargs = {"stn_sr": {"sr_blocks": 1, "sr_feats": 8}, "edsr_x2": {"sr_blocks": 1, "sr_feats": 8}}.get(name, {})
+    torch.manual_seed(0)
+    model = create_model(name, input_size=size, **kwargs).eval()  # eval: dropout off, the same function twice
+    x = torch.rand(4, REGISTRY[name].in_channels, size, size)
+    y = torch.tensor([0, 1, 2, 3])
+    criterion = Criterion(LossConfig(weights=TERMS.get(name, {})))
+    with torch.no_grad():
+        fp32 = {k: float(v) for k, v in criterion(model(x), y, x).items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+        terms = criterion(out, y, x)
+    terms["loss"].backward()
+    assert all(v.dtype == torch.float32 for v in terms.values())
+    for k, v in terms.items():
+        assert torch.isfinite(v), (name, k)
+        assert abs(float(v) - fp32[k]) <= max(0.05, 0.05 * abs(fp32[k])), (name, k, float(v), fp32[k])

@@ -101,3 +101,53 @@ def test_the_bundle_runs_a_slice_in_a_fresh_environment_with_the_network_unused(
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     book = ledger.read_ledger(out / "src" / "build" / "results")
     assert book["dataset"].tolist() == ["ckplus"] and book["variant"].tolist() == ["xception_separable"]
+
+
+# -- Ray: the same slice fanned out over workers --------------------------------------------------
+RAY_SETS = ["train.progress=false", "train.device=cpu", "eval.attention=2", "eval.tta=[]",
+            "data.subset={train: 120, val: 60, test: 60}", "train.epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_runs_a_slice_to_the_serial_numbers_and_reports_a_failure(tmp_path, local_ray):
+    import torch
+
+    from fer_core.executors import execute_ray
+
+    rows = ["digits-cnn", "digits-stn-cnn"]
+    sl = slices.Slice("qin", "test", rows, [0, 1], overrides=[*RAY_SETS, f"output.results_dir={tmp_path / 'ray'}",
+                                                               f"output.checkpoint_dir={tmp_path / 'c1'}"])
+    got, summary = execute_ray(sl, progress=False)
+    assert (summary["status"] == "finished").all() and len(got) == 4
+    assert len(ledger.read_ledger(tmp_path / "ray")) == 4 and all(
+        (tmp_path / "ray" / "qin" / r.split("/")[-1] / "attention.npz").is_file() for r in got["record"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray task (one CPU each)
+    try:
+        serial = slices.execute(slices.Slice("qin", "test", rows, [0, 1], overrides=[
+            *RAY_SETS, f"output.results_dir={tmp_path / 'serial'}", f"output.checkpoint_dir={tmp_path / 'c2'}"]))
+    finally:
+        torch.set_num_threads(threads)
+    cols = ["variant", "seed", "accuracy", "macro_f1", "cross_entropy", "best_val_acc"]
+    pd.testing.assert_frame_equal(got[cols].reset_index(drop=True), serial[cols].reset_index(drop=True))
+
+    again, summary = execute_ray(sl, progress=False)  # everything finished: nothing scheduled
+    assert (summary["status"] == "finished before").all() and len(again) == 4
+
+    broken = slices.Slice("qin", "test", ["edsr-l1", "digits-cnn"], [2], overrides=[
+        *RAY_SETS, "model.kwargs.sr_frozen=true", f"output.results_dir={tmp_path / 'broken'}",
+        f"output.checkpoint_dir={tmp_path / 'c3'}"])  # edsr_x2 takes no sr_frozen: that run fails
+    got, summary = execute_ray(broken, progress=False)
+    by_run = summary.set_index("run")
+    failed = by_run[by_run["status"] == "failed"]
+    assert len(failed) == 1 and failed.index[0].startswith("edsr-l1") and failed["attempts"].iloc[0] == 2
+    assert "do not fit 'edsr_x2'" in failed["error"].iloc[0]
+    assert got["variant"].tolist() == ["digits-cnn"]  # the other run went on

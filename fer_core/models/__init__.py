@@ -129,4 +129,5 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
 
 
 # each import registers that file's models
-from . import baselines, improved_resnet50, resmasking, rmrn, simple_cnn, stn_sr, xception_separable  # noqa: E402,F401
+from . import (baselines, improved_resnet50, mini_xception, resmasking, rmrn, simple_cnn, stn_sr,  # noqa: E402,F401
+               xception_separable)

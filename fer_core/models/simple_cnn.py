@@ -12,10 +12,12 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-@register("simple_cnn", input_size=48, in_channels=1, cam_layer="2")
-def simple_cnn(num_classes: int = 7, width: int = 16, dropout: float = 0.3) -> nn.Module:
-    """Three conv blocks (width, 2x, 4x channels) + global average pooling + dropout + linear."""
+@register("simple_cnn", input_size=48, in_channels=1, cam_layer=lambda m: m[-5])
+def simple_cnn(num_classes: int = 7, width: int = 16, dropout: float = 0.3, blocks: int = 3) -> nn.Module:
+    """Conv blocks of width, 2x, 4x ... channels (``blocks``, default 3) + global average pooling +
+    dropout + linear."""
+    chans = [1] + [width * 2 ** i for i in range(blocks)]
     return nn.Sequential(
-        _block(1, width), _block(width, 2 * width), _block(2 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * width, num_classes),
+        *(_block(a, b) for a, b in zip(chans, chans[1:])),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(chans[-1], num_classes),
     )

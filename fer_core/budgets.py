@@ -1,0 +1,180 @@
+"""Accuracy against wall-clock time: the tables of the chapter "FER2013 on two CPU cores".
+
+The ``cpu`` plan (``params/papers/cpu.yaml``) trains small models under a wall-clock budget
+(``train.budget``). These functions read its run records, nothing else: each run's validation
+curve on a time axis, the selected test accuracy per model and budget beside the chapter's
+targets, the CK+ folds, and the published figures the numbers are read beside (no verdicts: these
+are not a paper's claims).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import ledger
+from .claims import PAPERS, read_claims
+from .verdicts import Estimate
+
+# Targets of the chapter (params/papers/cpu.yaml, protocol): best PrivateTest accuracy in % within
+# a budget of so many seconds. Printed beside the runs, never asserted in a test.
+TARGETS = {300: 58.0, 1800: 64.0}
+
+# Published figures to read the runs beside: (paper, label, metric) of book/claims.csv, whose value
+# and source line are read from there; the name shown, and how each was measured.
+CONTEXT = [
+    ("pham", "Human Accuracy [22]", "accuracy", "people", "people, as cited by Pham et al."),
+    ("du", "Improved ResNet50", "last:val_acc", "Du's improved ResNet-50",
+     "48x48, last epoch's validation accuracy"),
+    ("qin", "Base", "accuracy", "Qin's base classifier", "Qin's own protocol (see chapter 05)"),
+    ("pham", "Resnet18", "accuracy_tta_random_views", "ResNet-18", "224x224, ImageNet-pretrained, 10-view TTA"),
+    ("pham", "ResMaskingNet", "accuracy_tta_random_views", "ResMaskingNet",
+     "224x224, ImageNet-pretrained, 10-view TTA"),
+    ("qin", "Base+STN+SR", "accuracy", "Qin's STN + SR + classifier", "Qin's own protocol (see chapter 05)"),
+    ("shen_li", "Res34-MaskingReconstrucionNet-Ours", "accuracy_tta_random_views",
+     "Shen & Li's Res34 reconstruction net", "224x224, Pham et al.'s recipe, 10-view TTA"),
+    ("yu", "Our", "accuracy", "Yu's separable Xception", "Yu's own protocol (see chapter 04)"),
+]
+ARRIAGA = {"source": "Arriaga et al. 2017, arXiv:1710.07557, abstract", "model": "mini-Xception",
+           "dataset": "fer2013", "split": "their own random 20% of the training images (validation)",
+           "accuracy (%)": 66.0, "how": "64x64 faces; not PrivateTest, so not comparable one to one"}
+
+
+def _runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    return runs[(runs["paper"] == "cpu") & (runs["dataset"] == dataset)].reset_index(drop=True)
+
+
+def budget_of(record) -> float:
+    """The run's wall-clock budget in seconds (``train.budget``)."""
+    return float(record.config["train"]["budget"])
+
+
+def curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every FER2013 run's validation accuracy per epoch, placed on the wall clock: model, variant,
+    budget (minutes), epoch, minutes spent at the end of the epoch, validation accuracy (%)."""
+    frames = []
+    for _, run in _runs(runs, "fer2013").iterrows():
+        rec = ledger.record(run["record"])
+        h = rec.history
+        frames.append(pd.DataFrame({
+            "model": run["model"], "variant": run["variant"], "budget (min)": budget_of(rec) / 60,
+            "epoch": h["epoch"], "minutes": h["elapsed_s"] / 60, "val_acc (%)": h["val_acc"] * 100}))
+    cols = ["model", "variant", "budget (min)", "epoch", "minutes", "val_acc (%)"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def _epochs_trained(history: pd.DataFrame) -> float:
+    """Passes over the training split, the last (cut by the budget) counted by its share."""
+    return float(history["epoch_share"].sum()) if "epoch_share" in history else float(len(history))
+
+
+def budget_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per FER2013 run: model, budget, epochs trained, training images/s (faces seen over
+    the training wall time, validation included), the selected epoch's validation accuracy, the
+    PrivateTest accuracy and macro F1 of that epoch (tested once), and the target for the budget."""
+    rows = []
+    for _, run in _runs(runs, "fer2013").iterrows():
+        rec = ledger.record(run["record"])
+        budget, h = budget_of(rec), rec.history
+        train_images = int(rec.provenance.get("data", {}).get("sizes", {}).get("train", 0)) or np.nan
+        epochs = _epochs_trained(h)
+        target = TARGETS.get(int(budget))
+        acc = float(run["accuracy"]) * 100
+        rows.append({
+            "model": run["model"], "budget (min)": budget / 60, "epochs trained": round(epochs, 2),
+            "images/s (training)": round(epochs * train_images / float(h["elapsed_s"].iloc[-1]), 1),
+            "selected epoch": int(rec.metrics["selected_epoch"]),
+            "PublicTest (%)": round(float(run["best_val_acc"]) * 100, 2), "PrivateTest (%)": round(acc, 2),
+            "macro F1 (%)": round(float(run["macro_f1"]) * 100, 2),
+            "wall time (min)": round(float(run["wall_time_s"]) / 60, 1),
+            "target (%)": target, "meets it": "—" if target is None else ("yes" if acc >= target else "no")})
+    return pd.DataFrame(rows).sort_values(["budget (min)", "PrivateTest (%)"], ascending=[True, False]) \
+        .reset_index(drop=True) if rows else pd.DataFrame(rows)
+
+
+def targets_summary(table: pd.DataFrame) -> list[str]:
+    """One line per budget: the best PrivateTest accuracy within it against its target."""
+    lines = []
+    for budget_s, target in TARGETS.items():
+        within = table[table["budget (min)"] == budget_s / 60] if len(table) else table
+        if not len(within):
+            lines.append(f"{budget_s / 60:g} min: no run published (target >= {target:g}%)")
+            continue
+        best = within.loc[within["PrivateTest (%)"].idxmax()]
+        met = "met" if best["PrivateTest (%)"] >= target else "missed"
+        lines.append(f"{budget_s / 60:g} min: best PrivateTest accuracy {best['PrivateTest (%)']:.2f}% "
+                     f"({best['model']}), target >= {target:g}%: {met}")
+    return lines
+
+
+def ckplus_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model on CK+: folds run, accuracy and macro F1 mean ± std over the folds (%), epochs."""
+    ck = _runs(runs, "ckplus")
+    rows = []
+    for model, folds in ck.groupby("model", sort=False):
+        rows.append({"model": model, "folds": len(folds),
+                     "accuracy (%)": Estimate.of(folds["accuracy"].astype(float) * 100).text(2),
+                     "macro F1 (%)": Estimate.of(folds["macro_f1"].astype(float) * 100).text(2),
+                     "epochs per fold": Estimate.of(folds["epochs_run"].astype(float)).text(1)})
+    return pd.DataFrame(rows)
+
+
+def context_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Published figures beside this chapter's best run per dataset: the papers' numbers (value and
+    source line from ``book/claims.csv``) and mini-Xception's own."""
+    claims = read_claims()
+    rows = []
+    for paper, label, metric, name, how in CONTEXT:
+        found = claims[(claims["paper"] == paper) & (claims["label"] == label) & (claims["metric"] == metric)
+                       & (claims["relation"] == "=")].drop_duplicates(["dataset", "value"])
+        if not len(found):
+            raise KeyError(f"book/claims.csv has no {paper} claim {label!r} of {metric}: fix budgets.CONTEXT")
+        for _, c in found.iterrows():
+            rows.append({"source": f"{PAPERS[paper].split(',')[0]} ({c['source']})", "model": name,
+                         "dataset": c["dataset"], "split": c["split"], "accuracy (%)": float(c["value"]), "how": how})
+    rows.append(ARRIAGA)
+    for dataset, split in (("fer2013", "test (PrivateTest)"), ("ckplus", "cv (10 folds)")):
+        mine = _runs(runs, dataset)
+        if not len(mine):
+            continue
+        if dataset == "fer2013":
+            best = mine.loc[mine["accuracy"].astype(float).idxmax()]
+            acc, model = float(best["accuracy"]) * 100, f"{best['model']}, {best['variant'].rsplit('-', 1)[-1]}"
+        else:
+            means = mine.groupby("model")["accuracy"].mean()
+            acc, model = float(means.max()) * 100, f"{means.idxmax()} (mean over folds)"
+        rows.append({"source": "this book, 2 CPU cores", "model": model, "dataset": dataset, "split": split,
+                     "accuracy (%)": round(acc, 2), "how": "48x48, from scratch, wall-clock budget"})
+    return pd.DataFrame(rows).sort_values(["dataset", "accuracy (%)"]).reset_index(drop=True)
+
+
+def best_variant(runs: pd.DataFrame) -> str | None:
+    """The FER2013 row with the best PrivateTest accuracy (None without FER2013 runs)."""
+    fer = _runs(runs, "fer2013")
+    return None if not len(fer) else str(fer.loc[fer["accuracy"].astype(float).idxmax(), "variant"])
+
+
+def train_bench(path: str | None = None) -> pd.DataFrame | None:
+    """The CPU training benchmark of the chapter's three models (``results/bench/train_cpu.csv``,
+    written by ``python -m fer_core.bench train --device cpu``), or None where none is published."""
+    from .paths import project_path
+
+    path = project_path(path or "results/bench/train_cpu.csv")
+    if not path.exists():
+        return None
+    bench = pd.read_csv(path)
+    bench = bench[bench["model"].isin(["simple_cnn", "mini_xception", "resnet18"])]
+    return bench[["model", "input", "loop", "images_per_s", "tflops", "device", "torch"]].reset_index(drop=True)
+
+
+def provenance(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run of the chapter: where and when it ran (device, CPU threads, torch, commit, data)."""
+    rows = []
+    for _, run in runs[runs["paper"] == "cpu"].iterrows():
+        p = ledger.record(run["record"]).provenance
+        rows.append({"run": run["record"].rsplit("/", 1)[-1], "device": run["device"],
+                     "torch threads": p.get("torch_threads"), "CPU cores": p.get("cpu_count"),
+                     "torch": p.get("packages", {}).get("torch"), "wall time (s)": run["wall_time_s"],
+                     "finished": run["finished"],
+                     "commit": str(run["commit"])[:8] + (" (+ changes)" if p.get("dirty") else ""),
+                     "data": run["data_fingerprint"]})
+    return pd.DataFrame(rows)
