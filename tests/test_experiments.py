@@ -43,26 +43,30 @@ def test_paper_profile_uses_the_recipe_and_cpu_profiles_cut_it():
     assert (qin.train.batch_size, qin.train.optimizer.lr) == (16, 1e-4)
 
 
-def test_plan_errors_name_the_problem(tmp_path, monkeypatch):
+PLAN_ERRORS = [
+    ("rows:\n  - {model: resnet18, colour: red}\n", r"rows\[0\] has unknown key\(s\) \['colour'\]"),
+    ("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [vgg]}}\n",
+     r"profiles\.smoke names unknown row\(s\) \['vgg'\]"),
+    ("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [resnet18], folds: [0, 12]}}\n",
+     r"profiles\.smoke\.folds must list folds in 0\.\.9"),
+    ("rows:\n  - {model: resnet18}\nsettings: {train.epochs: {value: 3}}\n",
+     r"settings\.train\.epochs must be \{source: \.\.\.\}"),
+    ("rows:\n  - {model: stn_sr, sr_from: edsr}\n", r"sr_from 'edsr', which is not a row"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), PLAN_ERRORS)
+def test_plan_errors_name_the_problem(tmp_path, monkeypatch, text, message):
     monkeypatch.setattr("fer_core.experiments.PAPERS_DIR", tmp_path)
-    (tmp_path / "x.yaml").write_text("rows:\n  - {model: resnet18, colour: red}\n")
-    with pytest.raises(ConfigError, match=r"rows\[0\] has unknown key\(s\) \['colour'\]"):
+    (tmp_path / "x.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
         read_plan("x")
-    (tmp_path / "y.yaml").write_text("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [vgg]}}\n")
-    with pytest.raises(ConfigError, match=r"profiles\.smoke names unknown row\(s\) \['vgg'\]"):
-        read_plan("y")
+
+
+def test_a_missing_plan_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr("fer_core.experiments.PAPERS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="No plan for paper 'nope'"):
         read_plan("nope")
-    (tmp_path / "z.yaml").write_text("rows:\n  - {model: resnet18}\nprofiles: {smoke: {rows: [resnet18], "
-                                     "folds: [0, 12]}}\n")
-    with pytest.raises(ConfigError, match=r"profiles\.smoke\.folds must list folds in 0\.\.9"):
-        read_plan("z")
-    (tmp_path / "s.yaml").write_text("rows:\n  - {model: resnet18}\nsettings: {train.epochs: {value: 3}}\n")
-    with pytest.raises(ConfigError, match=r"settings\.train\.epochs must be \{source: \.\.\.\}"):
-        read_plan("s")
-    (tmp_path / "d.yaml").write_text("rows:\n  - {model: stn_sr, sr_from: edsr}\n")
-    with pytest.raises(ConfigError, match=r"sr_from 'edsr', which is not a row"):
-        read_plan("d")
 
 
 def test_ckplus_rows_are_cross_validated_and_fer_rows_are_not():
