@@ -163,7 +163,9 @@ def train_bench(path: str | None = None) -> pd.DataFrame | None:
         return None
     bench = pd.read_csv(path)
     bench = bench[bench["model"].isin(["simple_cnn", "mini_xception", "resnet18"])]
-    return bench[["model", "input", "loop", "images_per_s", "tflops", "device", "torch"]].reset_index(drop=True)
+    cols = [c for c in ("case", "model", "input", "loop", "images_per_s", "tflops", "share_of_peak", "cpu", "device",
+                        "torch") if c in bench]
+    return bench[cols].drop(columns=["model", "input"] if "case" in bench else []).reset_index(drop=True)
 
 
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:

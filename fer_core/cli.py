@@ -58,16 +58,25 @@ def _cmd_run(args) -> int:
         return 2
     rows_, seeds, folds = args.rows.split(",") if args.rows else None, slices.parse_range(args.seeds) or [0], \
         slices.parse_range(args.folds)
-    parts = [slices.Slice(p, args.profile, rows_, seeds, folds, args.data_dir, overrides) for p in papers]
+    parts = [slices.Slice(p, args.profile, rows_, seeds, folds, args.data_dir, overrides, args.allow_dirty)
+             for p in papers]
     if args.executor == "ray":
         return _run_on_ray(parts, args)
     if args.list:
+        if args.measure:
+            _measure(parts, args.data_dir)
         table = pd.concat([slices.listing(sl) for sl in parts], ignore_index=True)
         with pd.option_context("display.width", 200, "display.max_rows", 500):
             print(table.to_string(index=False))
-        done = (table["status"] == "finished").sum()
-        print(f"{len(table)} run(s), {done} finished; at most {table['cost (PMAC, at most)'].sum():.3f} PMAC "
-              f"(multiply-accumulates x 10^15, forward and backward) to train the rest")
+        rest = table[table["status"] != "finished"]
+        hours = slices.hours_column(table)
+        device = hours[len("hours here ("):].split(",")[0]
+        left = (f", about {rest[hours].sum():.1f} hours here at most ({device}, speed from results/bench; "
+                f"re-measure with --measure)" if rest[hours].notna().all()
+                else ", hours unknown: no benchmark (python -m fer_core.bench train, or --measure)")
+        print(f"{len(table)} run(s), {len(table) - len(rest)} finished; at most "
+              f"{rest['cost (PMAC, at most)'].sum():.3f} PMAC (multiply-accumulates x 10^15, forward and backward) "
+              f"to train the rest{left}")
         return 0
     try:
         limit = slices.parse_duration(args.time_limit)
@@ -80,6 +89,48 @@ def _cmd_run(args) -> int:
     for _, r in rows.iterrows():
         fold = "" if r["fold"] is None or r["fold"] != r["fold"] else f" fold {int(r['fold'])}"
         print(f"{r['variant']:28s} seed {r['seed']}{fold}: accuracy {r['accuracy']:.4f}  {r['record']}")
+    return 0
+
+
+def _measure(parts, data_dir: str | None) -> None:
+    """The book loop's speed for every model of the slices, into results/bench/train_<device>.csv."""
+    from . import bench, slices
+    from .engine import input_shape, resolve_device
+
+    cases, device = {}, "cpu"
+    for sl in parts:
+        for spec in slices.runs_of(sl):
+            cfg = spec.cfg
+            kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
+            cases[(cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True))] = cfg
+            device = resolve_device(cfg.train.device).type
+    batch = {cfg.train.batch_size for cfg in cases.values()}
+    bench.bench_train(device, [(n, s, json.loads(k)) for n, s, k in cases], None, max(batch), None, ["default"],
+                      [], None, data_dir, plain=False, merge=True)
+
+
+def _cmd_queue(args) -> int:
+    from . import queues, slices
+
+    overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
+    items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
+    if args.status:
+        table = queues.status(items)
+        with pd.option_context("display.width", 200, "display.max_colwidth", 90):
+            print(table.to_string(index=False))
+        hours = table["hours left (at most)"]
+        print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished, {table['in progress'].sum()} in "
+              f"progress, {table['left'].sum()} not started; "
+              + (f"about {hours.sum():.1f} hours left here at most" if hours.notna().all()
+                 else "hours unknown (no benchmark: python -m fer_core.bench train)"))
+        return 0
+    limit = slices.parse_duration(args.time_limit)
+    if limit is not None and limit <= 0:
+        print(f"error: --time-limit {args.time_limit!r} must be a positive duration (9m, 2h40m); leave it out for "
+              f"no limit", file=sys.stderr)
+        return 2
+    rows = queues.run(items, time_limit=limit)
+    print(f"queue {args.name}: done, {len(rows)} run(s) with a record")
     return 0
 
 
@@ -189,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the run records and the ledger go (default: the profile's)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     r.add_argument("--time-limit", default=None, help="e.g. 9m: stop after the epoch that reaches it, exit status 75")
-    r.add_argument("--list", action="store_true", help="print the slice's runs, their cost and status; run nothing")
+    r.add_argument("--list", action="store_true", help="print the slice's runs, their cost, estimated hours and "
+                                                       "status; run nothing")
+    r.add_argument("--measure", action="store_true", help="with --list: first measure the speed of the slice's "
+                                                          "models here (results/bench/train_<device>.csv)")
+    r.add_argument("--allow-dirty", action="store_true", help="a 'paper'-profile run from uncommitted code changes (refused otherwise; the record names "
+                        "the changed files and the diff's hash)")
     r.add_argument("--executor", default="serial", choices=["serial", "ray"],
                    help="serial: one run after the other here; ray: every run a Ray task")
     r.add_argument("--address", default=None,
@@ -197,6 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs per run (default: 1 when CUDA is here)")
     r.add_argument("--cpus-per-run", type=int, default=1, help="ray: CPU cores (and torch threads) per run")
     r.set_defaults(fn=_cmd_run)
+
+    q = sub.add_parser("queue", help="run a queue of plan slices in order (params/queues/<name>.yaml), for hours")
+    q.add_argument("name", help="params/queues/<name>.yaml (cpu, gpu) or a path")
+    q.add_argument("--status", action="store_true", help="done / in progress / left per item, with hours; run nothing")
+    q.add_argument("--time-limit", default=None, help="e.g. 2h40m: stop after the epoch that reaches it, exit "
+                                                      "status 75; the same command continues")
+    q.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
+    q.add_argument("--results-dir", default=None, help="where the records and the ledger go (default: the profile's)")
+    q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for every run (settings that change a result make other runs)")
+    q.add_argument("--allow-dirty", action="store_true", help="a 'paper'-profile run from uncommitted code changes (refused otherwise; the record names "
+                        "the changed files and the diff's hash)")
+    q.set_defaults(fn=_cmd_queue)
 
     b = sub.add_parser("bundle", help="a folder a GPU node without internet can run a slice from (run.sh)")
     b.add_argument("out", help="a new (or empty) folder")
@@ -231,15 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     from .engine import TimeLimitReached
     from .locks import RunLockedError
     from .preflight import PreflightError
-    from .records import RunExistsError
+    from .records import DirtyTreeError, RunExistsError
+
+    from .queues import QueueError
 
     try:
         return args.fn(args)
     except TimeLimitReached as e:
         print(f"resume me: {e}", file=sys.stderr)
         return 75
-    except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError,
-            FileNotFoundError, KeyError, ValueError) as e:
+    except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError, QueueError,
+            DirtyTreeError, FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -28,8 +28,8 @@ _Loader.add_implicit_resolver(
 
 #: Settings that cannot change a run's result: a resume may change them (the change is recorded),
 #: and they are left out of a config's hash and of the "same config" test of a finished run.
-RESULT_NEUTRAL = ("train.progress", "train.time_limit", "train.eval_batch_size", "output.results_dir",
-                  "output.checkpoint_dir", "output.overwrite")
+RESULT_NEUTRAL = ("train.progress", "train.time_limit", "train.checkpoint_every", "train.eval_batch_size",
+                  "output.results_dir", "output.checkpoint_dir", "output.overwrite")
 
 
 def result_settings(config: dict) -> dict:
@@ -135,17 +135,20 @@ class TrainConfig(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs on val accuracy")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool | None = Field(None, description="bf16 autocast; None: on for CUDA, off on CPU")
-    channels_last: bool | None = Field(None, description="None: on for CUDA")
+    amp: bool | None = Field(None, description="bf16 autocast; None: on for CUDA and for a CPU with bf16 matrix "
+                                               "units (AMX-BF16, AVX512-BF16), off elsewhere")
+    channels_last: bool | None = Field(None, description="None: where amp is on by default")
     compile: bool = Field(False, description="torch.compile the model for the training steps")
     progress: bool = True
     time_limit: float | None = Field(None, gt=0, description="seconds (or 9m, 1h30m) for this call: after "
                                                              "the epoch that reaches it, checkpoint and stop")
+    checkpoint_every: float = Field(120.0, ge=0, description="seconds (or 2m) between two writes of the "
+                                    "checkpoints, besides the first epoch and the run's end; 0: every epoch")
     budget: float | None = Field(None, gt=0, description="wall-clock seconds (or 5m, 30m) of training, data loading "
                                                          "and validation included: training stops at the step that "
                                                          "spends it (the last epoch is partial), then tests")
 
-    @field_validator("time_limit", "budget", mode="before")
+    @field_validator("time_limit", "budget", "checkpoint_every", mode="before")
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)

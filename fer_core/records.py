@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from .config import Config
+from .hardware import cpu_info
 from .paths import project_path
 
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pandas", "pillow", "timm", "pytorchcv", "captum")
@@ -72,16 +73,48 @@ def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
     return False
 
 
-def git_commit() -> dict:
-    root = Path(__file__).resolve().parent.parent
+#: what a run's code is: the tracked files outside the run records (results/ holds data, not code)
+CODE_PATHSPEC = (".", ":(exclude)results")
+
+
+def git_commit(root: Path | None = None) -> dict:
+    """The commit whose code makes a run (the checkout ``fer_core`` is imported from, or ``root``);
+    for a tree with uncommitted changes (``dirty``; run records under results/ do not count) also
+    the changed files and a hash of their diff, so that the record still names its code."""
+    import hashlib
+
+    root = root or Path(__file__).resolve().parent.parent
+
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
     commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
-    return {"commit": commit or None, "dirty": dirty}
+    if not commit:
+        return {"commit": None, "dirty": None}
+    changed = git("diff", "HEAD", "--name-only", "--", *CODE_PATHSPEC).splitlines()
+    out = {"commit": commit, "dirty": bool(changed)}
+    if changed:
+        diff = git("diff", "HEAD", "--", *CODE_PATHSPEC)
+        out.update(changed_files=changed, diff_sha256=hashlib.sha256(diff.encode()).hexdigest()[:16])
+    return out
+
+
+class DirtyTreeError(RuntimeError):
+    """A published profile's run from a tree with uncommitted code changes."""
+
+
+def require_clean_tree(what: str) -> None:
+    """Refuse ``what`` (a run of a published profile) when the code has uncommitted changes: its
+    record could not name the code that made it."""
+    git = git_commit()
+    if git.get("dirty"):
+        files = git["changed_files"]
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise DirtyTreeError(f"{what} would be made from uncommitted changes ({shown}): commit them and run from a "
+                             f"clean checkout (git worktree add ../queue HEAD), or pass --allow-dirty (the record "
+                             f"then names the changed files and the diff's hash).")
 
 
 def _driver_version() -> str | None:
@@ -94,12 +127,13 @@ def _driver_version() -> str | None:
 
 
 def device_info(device) -> dict:
-    """The machine a run used: CPU threads and platform, and on a GPU its name, count, CUDA and
+    """The machine a run used: CPU threads, name, bf16 matrix units and platform, and on a GPU its name, count, CUDA and
     driver versions."""
     import torch
 
     info = {"device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            **cpu_info()}
     if getattr(device, "type", str(device)) == "cuda":
         info.update(gpu=torch.cuda.get_device_name(device), gpu_count=torch.cuda.device_count(),
                     cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), driver=_driver_version())

@@ -20,11 +20,11 @@ from functools import lru_cache
 
 import pandas as pd
 
-from . import ledger
+from . import ledger, speed
 from .config import Config, parse_duration  # noqa: F401 (re-exported for the CLI)
 from .engine import TimeLimitReached, load_data, run
 from .experiments import Plan, config_for, read_plan
-from .records import RunPaths
+from .records import RunPaths, require_clean_tree
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
 
@@ -55,6 +55,11 @@ class Slice:
     folds: list[int] | None = None
     data_dir: str | None = None
     overrides: list[str] = field(default_factory=list)
+    allow_dirty: bool = False  # a published profile's run from uncommitted code (named in its record)
+
+
+#: profiles whose records are published: their runs refuse a tree with uncommitted code changes
+PUBLISHED_PROFILES = ("paper",)
 
 
 def parse_range(text: str | None) -> list[int] | None:
@@ -97,6 +102,8 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
     rows, progressed = [], False
     for spec in runs_of(sl):
         unfinished = spec.status != "finished"
+        if unfinished and sl.profile in PUBLISHED_PROFILES and not sl.allow_dirty:
+            require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
         if unfinished and progressed and deadline is not None and time.monotonic() >= deadline:
             raise TimeLimitReached(spec.cfg.run_name, None)  # every call makes progress: at least an epoch
         rows.append(execute_one(spec, reuse=reuse, deadline=deadline, data=data))
@@ -120,35 +127,41 @@ def gmacs_per_image(model: str, input_size: int, in_channels: int, kwargs: str) 
     """Forward multiply-accumulates of one image, counted by torch's FLOP counter (a MAC = 2 FLOPs)."""
     import json
 
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from .models import create_model, forward_gmacs
 
-    from .models import create_model
-
-    net = create_model(model, input_size=input_size, **json.loads(kwargs)).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.zeros(1, in_channels, input_size, input_size))
-    return counter.get_total_flops() / 2e9
+    return forward_gmacs(create_model(model, input_size=input_size, **json.loads(kwargs)), input_size, in_channels)
 
 
 def listing(sl: Slice) -> pd.DataFrame:
     """The slice's runs with their estimated cost and status: GMAC per image x training images x
-    epochs (at most; early stopping may end sooner), x3 for the backward pass."""
+    epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours that
+    is on this machine at the measured speed of the book's loop (:mod:`fer_core.speed`)."""
     import json
 
-    from .engine import input_shape
+    from .engine import input_shape, resolve_device
 
-    out = []
+    out, benches = [], {}
     for spec in runs_of(sl):
         cfg = spec.cfg
         size, channels = input_shape(cfg)
         kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
         gmac = gmacs_per_image(cfg.model.name, size, channels, json.dumps(kwargs, sort_keys=True))
-        images = int((load_data(cfg).split == "train").sum())
+        split = load_data(cfg).split
+        images, val = int((split == "train").sum()), int((split == "val").sum())
+        device = resolve_device(cfg.train.device).type
+        if device not in benches:
+            benches[device] = speed.measured(device)
+        hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, cfg.train.epochs)
         out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
                     "fold": "-" if spec.fold is None else spec.fold,
                     "dataset": cfg.data.source, "input": f"{channels}x{size}x{size}", "epochs (max)": cfg.train.epochs,
                     "train images": images, "GMAC/image": round(gmac, 3),
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
-                    "status": spec.status})
+                    f"hours here ({device}, at most)": None if hours is None else round(hours, 2),
+                    "speed from": basis, "status": spec.status})
     return pd.DataFrame(out)
+
+
+def hours_column(table: pd.DataFrame) -> str | None:
+    """The listing's hours column (it names the device)."""
+    return next((c for c in table.columns if c.startswith("hours here")), None)

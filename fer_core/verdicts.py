@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import row_ref
+from .experiments import read_plan
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTED = "reproduced", "not reproduced", "not tested"
 FLOOR_POINTS = 1.0     # percentage points: the tolerance of a single run's claim in %
@@ -34,7 +35,9 @@ A relative claim compares two rows: ours is the difference of their means, with
 - Otherwise it is **{NOT_REPRODUCED}**.
 - A claim is **{NOT_TESTED}** when no paper-profile run on real data measures it: the book ran only its
   smoke or test profile, or on the synthetic set, or not that row, or the claim is on data or a method
-  this book cannot run (a private data set, an ensemble, another paper's method).
+  this book cannot run (a private data set, an ensemble, another paper's method). A cross-validated row
+  counts only with all its folds published for a seed: a paper's CK+ number is one accuracy over its
+  whole protocol, and a few folds are not that.
 """
 
 
@@ -131,6 +134,18 @@ def published_runs(results: pd.DataFrame, paper: str, variant: str, dataset: str
     return results[keep]
 
 
+def complete_folds(runs: pd.DataFrame, paper: str) -> tuple[pd.DataFrame, str]:
+    """The runs of the seeds whose every cross-validation fold (the plan's ``cv_folds``) is
+    published, and what is missing for the others ('' when nothing is); fixed-split runs as they are."""
+    if "fold" not in runs or runs["fold"].isna().all():
+        return runs, ""
+    n = read_plan(paper).cv_folds
+    done = {seed: set(g["fold"].dropna().astype(int)) for seed, g in runs.groupby("seed")}
+    full = [seed for seed, folds in done.items() if folds >= set(range(n))]
+    short = [f"seed {seed}: {len(folds)} of {n} folds" for seed, folds in done.items() if seed not in full]
+    return runs[runs["seed"].isin(full)], "; ".join(short)
+
+
 def measure(claim: pd.Series | dict, results: pd.DataFrame) -> Estimate | str:
     """Ours for one claim: an :class:`Estimate`, or the reason it is not tested."""
     if not claim["row"]:
@@ -142,6 +157,9 @@ def measure(claim: pd.Series | dict, results: pd.DataFrame) -> Estimate | str:
         runs = published_runs(results, paper, variant, claim["dataset"])
         if len(runs) == 0:
             return f"no paper-profile run of {ref} on {claim['dataset']}"
+        runs, missing = complete_folds(runs, paper)
+        if len(runs) == 0:
+            return f"{ref} on {claim['dataset']}: {missing} published so far (the protocol needs them all)"
         estimates.append(Estimate.of(np.asarray(values_of(runs, claim["metric"])) * _scale(claim["unit"])))
     return estimates[0] if len(estimates) == 1 else [estimates[0].minus(b) for b in estimates[1:]]
 

@@ -208,17 +208,24 @@ def test_killed_and_resumed_run_equals_a_straight_run(tiny_cfg):
     assert np.array_equal(straight.probs, resumed.probs)
 
 
-def test_early_stopping_on_validation_accuracy(tiny_cfg):
-    # lr ~ 0: validation accuracy never improves after epoch 1, so patience 2 stops after epoch 3
-    rec = train(tiny_cfg("run=early", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
-                         "eval.tta=[]"))
+def test_early_stopping_on_validation_accuracy(tiny_cfg, monkeypatch):
+    # validation accuracy falls after epoch 1, so patience 2 stops after epoch 3 and selects epoch 1
+    import fer_core.engine as engine
+
+    def falling(model, val_set, setup, cfg):
+        falling.calls += 1
+        return {"val_loss": 1.0, "val_acc": 0.5 - 0.1 * ((falling.calls - 1) % 3)}
+    falling.calls = 0
+    monkeypatch.setattr(engine, "_validate", falling)
+    rec = train(tiny_cfg("run=early", "train.epochs=6", "train.early_stopping=2", "eval.tta=[]"))
     assert rec.metrics["epochs_run"] == 3 and len(rec.history) == 3 and rec.metrics["selected_epoch"] == 1
     # killed right after the epoch that triggered early stopping: resuming goes straight to the test
-    cfg = tiny_cfg("run=early-killed", "train.epochs=6", "train.early_stopping=2", "train.optimizer.lr=1e-12",
-                   "eval.tta=[]")
+    cfg = tiny_cfg("run=early-killed", "train.epochs=6", "train.early_stopping=2", "eval.tta=[]")
+    falling.calls = 0
     assert train(cfg, stop_after=3) is None
     resumed = train(cfg, resume=True)
     assert resumed.metrics["epochs_run"] == 3 and resumed.metrics["accuracy"] == rec.metrics["accuracy"]
+    assert np.array_equal(resumed.probs, rec.probs)
 
 
 def test_unknown_loss_term_is_a_config_error(tiny_cfg):
@@ -267,3 +274,85 @@ def test_test_split_loss_terms_and_psnr():
     assert loss_terms(create_model("simple_cnn"), data, setup) == {}  # logits only: no terms
     from fer_core.augment import STD
     assert psnr(0.01 / STD ** 2) == pytest.approx(20.0)  # pixel MSE 0.01 -> 20 dB
+
+
+# -- precision and checkpoints on this CPU ---------------------------------------------------
+def test_cpu_defaults_follow_the_bf16_matrix_units(tiny_cfg, monkeypatch):
+    import fer_core.engine as engine
+    from fer_core.models import REGISTRY
+
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: ["amx_bf16"])
+    fast = Setup.of(tiny_cfg())
+    assert fast.amp and fast.channels_last and fast.fused
+    assert not Setup.of(tiny_cfg("train.amp=false", "train.channels_last=false")).amp
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: [])
+    plain = Setup.of(tiny_cfg())
+    assert not plain.amp and not plain.channels_last and plain.fused
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: ["amx_bf16"])
+    name = tiny_cfg().model.name
+    monkeypatch.setitem(REGISTRY, name, REGISTRY[name].__class__(**{**REGISTRY[name].__dict__, "bf16": False}))
+    assert not Setup.of(tiny_cfg()).amp  # a model the registry keeps in float32
+
+
+def test_fused_optimizers_where_torch_offers_them(tiny_cfg):
+    model = torch.nn.Linear(3, 2)
+    for name in ("adam", "adamw", "sgd"):
+        assert build_optimizer(tiny_cfg(f"train.optimizer.name={name}"), model, fused=True).defaults["fused"]
+    assert not build_optimizer(tiny_cfg("train.optimizer.name=adam"), model).defaults.get("fused")
+    build_optimizer(tiny_cfg("train.optimizer.name=radam"), model, fused=True)  # none offered: the plain one
+
+
+def test_a_resumed_run_keeps_the_precision_it_started_with(tiny_cfg, monkeypatch):
+    import fer_core.checkpoints as checkpoints
+    import fer_core.engine as engine
+
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: ["amx_bf16"])
+    cfg = tiny_cfg("run=prec", "train.epochs=2")
+    assert train(cfg, stop_after=1) is None
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: [])  # the defaults change under the run
+    rec = train(cfg, resume=True)
+    assert rec.provenance["precision"]["autocast"] == "bfloat16" and rec.provenance["precision"]["channels_last"]
+    from fer_core.hardware import cpu_bf16_units
+
+    assert rec.provenance["cpu_bf16_units"] == cpu_bf16_units() and rec.provenance["cpu"]  # the machine's own
+    # a checkpoint of the engine before precision was recorded: its defaults then (float32 on the CPU)
+    old = tiny_cfg("run=legacy", "train.epochs=2")
+    assert train(old, stop_after=1) is None
+    last = RunPaths.of(old).checkpoints / checkpoints.LAST
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["precision"]
+    torch.save(ckpt, last)
+    monkeypatch.setattr(engine, "cpu_bf16_units", lambda: ["amx_bf16"])
+    legacy = train(old, resume=True)
+    assert legacy.provenance["precision"]["autocast"] is None and not legacy.provenance["precision"]["fused_optimizer"]
+
+
+def test_checkpoints_by_elapsed_time_resume_exactly(tiny_cfg, monkeypatch):
+    """With a long ``checkpoint_every``, last.pt is written after the first epoch and at the end
+    only; a run killed in between resumes from epoch 1 and ends where a straight run does."""
+    import fer_core.checkpoints as checkpoints
+    import fer_core.engine as engine
+
+    written = []
+    save = checkpoints.save
+    monkeypatch.setattr(checkpoints, "save", lambda obj, path, **kw: (written.append((path.name, obj.get("epoch",
+                        obj.get("state", {}).get("epoch")))), save(obj, path, **kw)))
+    args = ("train.epochs=4", "train.checkpoint_every=1h", "model.kwargs.dropout=0.5", "eval.tta=[]")
+    straight = train(tiny_cfg("run=straight", *args))
+    assert [w for w in written if w[0] == "last.pt"] == [("last.pt", 1), ("last.pt", 4)]
+    validate, calls = engine._validate, []
+
+    def killed_in_epoch_3(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies after two epochs, one of them checkpointed
+        return validate(*a)
+    monkeypatch.setattr(engine, "_validate", killed_in_epoch_3)
+    cfg = tiny_cfg("run=killed", *args)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert torch.load(RunPaths.of(cfg).checkpoints / checkpoints.LAST, weights_only=True)["state"]["epoch"] == 1
+    monkeypatch.setattr(engine, "_validate", validate)
+    resumed = train(cfg, resume=True)
+    pd.testing.assert_frame_equal(_seeded(straight.history), _seeded(resumed.history))
+    assert np.array_equal(straight.probs, resumed.probs)

@@ -121,3 +121,16 @@ def test_assess_and_summary_count_every_verdict(runs):
     table = assess(claims, runs)
     assert table["verdict"].tolist() == [REPRODUCED, NOT_REPRODUCED, NOT_TESTED]
     assert summary(table).tolist() == [1, 1, 1]
+
+
+def test_a_cross_validated_row_counts_only_with_all_its_folds(tmp_path):
+    for fold in range(3):  # 3 of Qin's 10 CK+ folds: not his protocol's number yet
+        fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.85, seed=0, fold=fold, dataset="ckplus", model="stn_sr")
+    c = claim(paper="qin", row="base-ckplus", dataset="ckplus", value=87.2)
+    v = verdict_of(c, ledger.read_ledger(tmp_path))
+    assert v.verdict == NOT_TESTED and "seed 0: 3 of 10 folds published so far" in v.reason
+    for fold in range(3, 10):
+        fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.85, seed=0, fold=fold, dataset="ckplus", model="stn_sr")
+    fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.10, seed=1, fold=0, dataset="ckplus", model="stn_sr")
+    v = verdict_of(c, ledger.read_ledger(tmp_path))  # seed 1's lone fold is left out, seed 0's ten count
+    assert v.verdict == NOT_REPRODUCED and v.ours.n == 10 and v.ours.mean == pytest.approx(85.0)  # 2.2 > 1 point

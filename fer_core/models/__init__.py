@@ -28,6 +28,9 @@ class ModelSpec:
     paper: str
     summary: str
     cam_layer: str | Callable[[nn.Module], nn.Module] | None = None
+    #: trains under bf16 autocast where the device has bf16 matrix units (the engine's default
+    #: there); False: a model whose bf16 step test fails keeps float32
+    bf16: bool = True
 
     def cam_module(self, model: nn.Module) -> nn.Module:
         """The layer of ``model`` (built from this spec) that Grad-CAM explains."""
@@ -41,14 +44,15 @@ REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(name: str, *, input_size: int = 48, in_channels: int = 1, paper: str = "baseline",
-             cam_layer: str | Callable[[nn.Module], nn.Module] | None = None):
+             cam_layer: str | Callable[[nn.Module], nn.Module] | None = None, bf16: bool = True):
     """Decorator: register ``fn(num_classes, **kwargs) -> nn.Module`` under ``name``, with the
-    layer Grad-CAM explains (``cam_layer``)."""
+    layer Grad-CAM explains (``cam_layer``) and whether it may train under bf16 (``bf16``)."""
     def deco(fn):
         if name in REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        REGISTRY[name] = ModelSpec(name, fn, input_size, in_channels, paper, doc[0] if doc else "", cam_layer)
+        REGISTRY[name] = ModelSpec(name, fn, input_size, in_channels, paper, doc[0] if doc else "", cam_layer,
+                                   bf16)
         return fn
     return deco
 
@@ -78,6 +82,20 @@ def create_model(name: str, num_classes: int = 7, weights: str | Path | None = N
 def count_parameters(model: nn.Module) -> int:
     """Trainable and frozen parameters, each shared tensor counted once."""
     return sum(p.numel() for p in model.parameters())
+
+
+def forward_gmacs(model: nn.Module, input_size: int, in_channels: int) -> float:
+    """Multiply-accumulates (x 10^9) of one image's forward pass, counted by torch's FLOP counter
+    (a multiply-add is 2 FLOPs; GMAC is the unit most papers' "FLOPs" tables use)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(iter(model.parameters())).device
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, in_channels, input_size, input_size, device=device))
+    model.train(was_training)
+    return counter.get_total_flops() / 2e9
 
 
 def _listing(keys: list[str]) -> str:

@@ -1,0 +1,131 @@
+"""A queue of plan slices, run in order for hours beside other work (``params/queues/<name>.yaml``).
+
+    python -m fer_core queue cpu --status                   # done / in progress / left, with hours
+    python -m fer_core queue cpu --time-limit 2h40m         # run the next unfinished runs
+
+A queue file lists items, each a slice of one paper's plan (rows, seeds, folds) under one profile;
+the queue runs them in order through :func:`fer_core.slices.execute`, so a finished run is read
+back, a started one resumes exactly from its checkpoint (a run whose checkpoint is gone starts
+over), and every record lands in its results folder with a ledger row. A time limit ends the call
+after the epoch that reaches it (everything checkpointed, exit status 75); the same command
+continues. The queue's runs are the plans' recipes unchanged: the file chooses what runs and in
+which order, never how.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from . import slices
+from .engine import TimeLimitReached
+from .paths import project_path
+
+QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
+
+
+class QueueError(ValueError):
+    """A queue file that cannot be read, naming the file, the item and the field."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One slice of the queue, with the line that says why it is there."""
+
+    slice: slices.Slice
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        s = self.slice
+        folds = f" folds {_ranges(s.folds)}" if s.folds else ""
+        return f"{s.paper}: {','.join(s.rows or ['(profile rows)'])} seeds {_ranges(s.seeds)}{folds}"
+
+
+def _ranges(values: list[int]) -> str:
+    return f"{values[0]}-{values[-1]}" if len(values) > 2 and values == list(range(values[0], values[-1] + 1)) \
+        else ",".join(map(str, values))
+
+
+def queue_path(name: str) -> Path:
+    return project_path(f"params/queues/{name}.yaml") if "/" not in name and not name.endswith(".yaml") \
+        else Path(name)
+
+
+def read_queue(name: str, *, data_dir: str | None = None, overrides: list[str] | None = None,
+               allow_dirty: bool = False) -> list[Item]:
+    """The queue's items in order; errors name the file, the item and the field."""
+    path = queue_path(name)
+    if not path.is_file():
+        known = sorted(p.stem for p in project_path("params/queues").glob("*.yaml"))
+        raise QueueError(f"Queue {path} does not exist; known queues: {', '.join(known) or 'none'}.")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise QueueError(f"Queue {path} is not valid YAML ({str(e).splitlines()[0]}).") from None
+    profile = doc.get("profile", "paper")
+    items = doc.get("items")
+    if not isinstance(items, list) or not items:
+        raise QueueError(f"Queue {path}: 'items' must be a list of slices ({{paper, rows, seeds, folds}}).")
+    out = []
+    for i, item in enumerate(items, 1):
+        where = f"Queue {path}, item {i}"
+        if not isinstance(item, dict) or "paper" not in item:
+            raise QueueError(f"{where}: each item is a mapping with at least 'paper'.")
+        unknown = set(item) - QUEUE_KEYS
+        if unknown:
+            raise QueueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(QUEUE_KEYS)}.")
+        try:
+            seeds = slices.parse_range(_text(item.get("seeds", 0))) or [0]
+            folds = slices.parse_range(_text(item.get("folds")))
+        except ValueError as e:
+            raise QueueError(f"{where}: {e}.") from None
+        rows = item.get("rows")
+        rows = [rows] if isinstance(rows, str) else rows
+        sl = slices.Slice(item["paper"], profile, rows, seeds, folds, data_dir, list(overrides or []), allow_dirty)
+        try:
+            slices.runs_of(sl)  # the plan exists and has these rows
+        except (KeyError, ValueError, FileNotFoundError) as e:
+            raise QueueError(f"{where}: {str(e).strip(chr(39))}") from None
+        out.append(Item(sl, str(item.get("note", ""))))
+    return out
+
+
+def _text(v) -> str | None:
+    if v is None:
+        return None
+    return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def status(items: list[Item]) -> pd.DataFrame:
+    """One line per item: runs finished / started / not started, and the hours left here (at most)."""
+    rows = []
+    for n, item in enumerate(items, 1):
+        table = slices.listing(item.slice)
+        hours = slices.hours_column(table)
+        rest = table[table["status"] != "finished"]
+        counts = table["status"].value_counts()
+        rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
+                     "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
+                     "hours left (at most)": round(float(rest[hours].sum()), 1) if rest[hours].notna().all()
+                     else None})
+    return pd.DataFrame(rows)
+
+
+def run(items: list[Item], *, time_limit: float | None = None) -> pd.DataFrame:
+    """Every item in order, until the queue is done or ``time_limit`` (seconds) is reached
+    (:class:`~fer_core.engine.TimeLimitReached`: everything is checkpointed; call again). Like a
+    slice, every call makes progress: at least an epoch of the first unfinished run."""
+    deadline = time.monotonic() + time_limit if time_limit else None
+    done, progressed = [], False
+    for item in items:
+        unfinished = any(spec.status != "finished" for spec in slices.runs_of(item.slice))
+        left = None if deadline is None else deadline - time.monotonic()
+        if unfinished and progressed and left is not None and left <= 0:
+            raise TimeLimitReached(item.label, None)
+        done.append(slices.execute(item.slice, time_limit=None if left is None else max(left, 1e-3)))
+        progressed = progressed or unfinished
+    return pd.concat(done, ignore_index=True)

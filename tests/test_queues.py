@@ -1,0 +1,108 @@
+"""A queue of plan slices: read with clear errors, its status with hours, run in order, resumed
+across time limits to the records of one straight call."""
+import pandas as pd
+import pytest
+
+from fer_core import queues
+from fer_core.cli import main as cli
+from fer_core.ledger import read_ledger
+
+
+def _queue(tmp_path, text: str):
+    path = tmp_path / "q.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_cpu_queue_names_existing_rows_in_order():
+    items = queues.read_queue("cpu")
+    assert [i.slice.paper for i in items[:4]] == ["qin", "qin", "du", "yu"]
+    assert items[0].slice.rows == ["base-ckplus", "stn-ckplus"] and items[0].slice.folds == list(range(10))
+    assert all(i.slice.profile == "paper" for i in items)
+    assert items[-1].slice.seeds == [1, 2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("items: []", r"'items' must be a list"),
+    ("items: [{rows: [a]}]", r"item 1: each item is a mapping with at least 'paper'"),
+    ("items: [{paper: qin, rows: [base-ckplus], colour: red}]", r"item 1: unknown field\(s\) \['colour'\]"),
+    ("items: [{paper: qin, rows: [nope]}]", r"item 1: .*nope"),
+    ("items: [{paper: qin, rows: [base-ckplus], seeds: 'x'}]", r"item 1: 'x' is not a list of numbers"),
+    ("items: [{paper: qin\n", r"is not valid YAML"),
+])
+def test_a_bad_queue_file_is_named_with_the_item_and_field(tmp_path, text, message):
+    path = _queue(tmp_path, text)
+    with pytest.raises(queues.QueueError, match=message):
+        queues.read_queue(path)
+    assert cli(["queue", path, "--status"]) == 2
+
+
+def test_an_unknown_queue_lists_the_known_ones():
+    with pytest.raises(queues.QueueError, match=r"does not exist; known queues: .*cpu"):
+        queues.read_queue("nope")
+
+
+@pytest.mark.slow
+def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_path, capsys):
+    text = ("profile: test\nitems:\n  - {paper: du, rows: [resnet50], seeds: 0-1}\n"
+            "  - {paper: qin, rows: [digits-cnn], seeds: 0}\n")
+    path = _queue(tmp_path, text)
+    base = ["queue", path, "--set", "train.progress=false", "--set", "train.device=cpu", "--set",
+            "data.synthetic_size=[70, 35, 35]", "--set", "data.subset=null", "--set", "eval.attention=0",
+            "--set", "eval.tta=[]", "--set", "train.epochs=2"]
+    assert cli([*base, "--results-dir", str(tmp_path / "straight"), "--set",
+                f"output.checkpoint_dir={tmp_path / 'c1'}"]) == 0
+    resumed = [*base, "--results-dir", str(tmp_path / "resumed"), "--set", f"output.checkpoint_dir={tmp_path / 'c2'}"]
+    assert cli([*resumed, "--status"]) == 0
+    assert "3 run(s): 0 finished, 0 in progress, 3 not started" in capsys.readouterr().out
+    calls, code = 0, None
+    while code != 0:
+        code = cli([*resumed, "--time-limit", "0.01s"])
+        calls += 1
+        assert code in (0, 75) and calls < 12
+    assert calls > 3  # each call stopped after an epoch
+    assert cli([*resumed, "--status"]) == 0
+    assert "3 run(s): 3 finished, 0 in progress, 0 not started" in capsys.readouterr().out
+    a, b = read_ledger(tmp_path / "straight"), read_ledger(tmp_path / "resumed")
+    cols = ["paper", "variant", "seed", "accuracy", "macro_f1"]
+    pd.testing.assert_frame_equal(a[cols].sort_values(cols[:3]).reset_index(drop=True),
+                                  b[cols].sort_values(cols[:3]).reset_index(drop=True))
+    assert cli([*resumed, "--time-limit", "0"]) == 2
+
+
+def test_a_paper_profile_run_refuses_uncommitted_code_and_names_the_files(monkeypatch, tmp_path):
+    import fer_core.records as records
+    from fer_core import slices
+
+    monkeypatch.setattr(records, "git_commit", lambda: {"commit": "abc", "dirty": True,
+                                                        "changed_files": ["fer_core/engine.py"], "diff_sha256": "f00"})
+    sl = slices.Slice("qin", "paper", ["digits-cnn"], [0], None, None,
+                      [f"output.results_dir={tmp_path / 'r'}", f"output.checkpoint_dir={tmp_path / 'c'}"])
+    with pytest.raises(records.DirtyTreeError, match=r"uncommitted changes \(fer_core/engine\.py\).*--allow-dirty"):
+        slices.execute(sl)
+    assert not (tmp_path / "r").exists()  # refused before anything ran
+    assert cli(["queue", _queue(tmp_path, "items: [{paper: qin, rows: [digits-cnn]}]"), "--results-dir",
+                str(tmp_path / "r"), "--set", f"output.checkpoint_dir={tmp_path / 'c'}"]) == 2
+
+
+def test_a_dirty_tree_is_named_in_the_provenance(tmp_path):
+    import subprocess
+
+    from fer_core.records import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "results" / "ledger.csv").write_text("x\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    (tmp_path / "results" / "ledger.csv").write_text("x\ny\n")  # a record appended: still clean code
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("a = 2\n")
+    info = git_commit(tmp_path)
+    assert info["dirty"] and info["changed_files"] == ["code.py"] and len(info["diff_sha256"]) == 16
+    (tmp_path / "code.py").write_text("a = 3\n")
+    assert git_commit(tmp_path)["diff_sha256"] != info["diff_sha256"]
