@@ -37,7 +37,7 @@ html: setup
 	$(BIN)/python -m fer_core.book build
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf book/_build book/executed build

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def _sanity(model, model_name: str, setup, faces, target, maps: dict, ig_steps: 
 
 
 def compute(model, model_name: str, setup, test, *, n: int = 32, ig_steps: int = 16, sanity: bool = True,
-            seed: int = 0) -> dict[str, np.ndarray]:
-    """The arrays of ``attention.npz`` for a trained ``model`` and its test split ``test``."""
+            seed: int = 0, probs: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The arrays of ``attention.npz`` for a trained ``model`` and its test split ``test``.
+    ``probs``: the run's own test-pass probabilities for the whole split (``predictions.csv``), the
+    one source of the predicted class that the maps explain; without them the faces are scored here."""
     from .models import get_spec
 
     t0 = time.perf_counter()
@@ -110,8 +113,11 @@ def compute(model, model_name: str, setup, test, *, n: int = 32, ig_steps: int =
     faces = _faces(test.images[ids]).to(setup.device)
     model = attribution.explainable(model)
     fn = OnFaces(model, setup.size, setup.in_channels)
-    with torch.no_grad():
-        probs = torch.cat([torch.softmax(fn(faces[i:i + 64]), 1) for i in range(0, len(faces), 64)])
+    if probs is not None:
+        probs = torch.from_numpy(np.asarray(probs, dtype=np.float32)[ids]).to(setup.device)
+    else:
+        with torch.no_grad():
+            probs = torch.cat([torch.softmax(fn(faces[i:i + 64]), 1) for i in range(0, len(faces), 64)])
     preds = probs.argmax(1)
     arrays: dict[str, np.ndarray] = {
         "ids": ids, "files": np.array([str(f) for f in test.files[ids]]) if test.files is not None else ids.astype(str),
@@ -170,8 +176,13 @@ class Attention:
             raise FileNotFoundError(f"{path} does not exist: the run was made before attention records, or without "
                                     f"them (eval.attention: 0). Recompute it from the checkpoint with "
                                     f"python -m fer_core attention {path.parent}.")
-        with np.load(path, allow_pickle=False) as z:
-            return cls(path, {k: z[k] for k in z.files})
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(path, {k: z[k] for k in z.files})
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise ValueError(f"Attention record {path} cannot be read ({(str(e).splitlines() or [type(e).__name__])[0]})"
+                             f": recompute it from the run's checkpoint with python -m fer_core attention "
+                             f"{path.parent}.") from None
 
     @property
     def meta(self) -> dict:
@@ -244,9 +255,13 @@ def recompute(run_dir: str | Path, *, n: int | None = None) -> Path:
     kept beside it as ``attention.<time>.npz``)."""
     from .engine import restore
 
-    model, setup, data, cfg = restore(run_dir)
+    from .records import RunRecord
+
+    record = RunRecord.read(run_dir)
+    model, setup, data, cfg = restore(record)
     arrays = compute(model, cfg.model.name, setup, data.select("test"), n=n or cfg.eval.attention or 32,
-                     ig_steps=cfg.eval.attention_steps, sanity=cfg.eval.attention_sanity, seed=cfg.data.seed)
+                     ig_steps=cfg.eval.attention_steps, sanity=cfg.eval.attention_sanity, seed=cfg.data.seed,
+                     probs=record.probs)
     target = Path(run_dir) / FILE
     if target.is_file():
         target.rename(target.with_name(f"attention.{time.strftime('%Y%m%d-%H%M%S')}.npz"))

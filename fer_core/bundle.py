@@ -169,6 +169,10 @@ def build(out: str | Path, *, python: str, platform: str, data: list[str] = (), 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out} exists and is not empty: give a new folder (nothing is overwritten).")
+    inside = [rel for rel in SOURCES if out.resolve().is_relative_to((ROOT / rel).resolve())]
+    if inside:
+        raise BundleError(f"{out} is inside the project's {inside[0]}, which the bundle copies: it would copy "
+                          f"itself into itself. Give a folder outside {ROOT / inside[0]}.")
     for part in ("src", "wheels", "data"):
         (out / part).mkdir(parents=True, exist_ok=True)
     for rel in SOURCES:

@@ -78,8 +78,8 @@ def _cmd_run(args) -> int:
               f"{rest['cost (PMAC, at most)'].sum():.3f} PMAC (multiply-accumulates x 10^15, forward and backward) "
               f"to train the rest{left}")
         return 0
+    limit = _time_limit(args.time_limit)
     try:
-        limit = slices.parse_duration(args.time_limit)
         deadline = time.monotonic() + limit if limit else None
         left = (lambda: None) if deadline is None else (lambda: max(1e-3, deadline - time.monotonic()))
         rows = pd.concat([slices.execute(sl, time_limit=left()) for sl in parts], ignore_index=True)
@@ -109,6 +109,16 @@ def _measure(parts, data_dir: str | None) -> None:
                       [], None, data_dir, plain=False, merge=True)
 
 
+def _time_limit(text: str | None) -> float | None:
+    """``--time-limit`` in seconds (None: no limit); 0 or less is an error, never "no limit"."""
+    from .config import parse_duration
+
+    limit = parse_duration(text)
+    if limit is not None and limit <= 0:
+        raise ValueError(f"--time-limit {text!r} must be a positive duration (9m, 2h40m); leave it out for no limit")
+    return limit
+
+
 def _cmd_queue(args) -> int:
     from . import queues, slices
 
@@ -124,12 +134,7 @@ def _cmd_queue(args) -> int:
               + (f"about {hours.sum():.1f} hours left here at most" if hours.notna().all()
                  else "hours unknown (no benchmark: python -m fer_core.bench train)"))
         return 0
-    limit = slices.parse_duration(args.time_limit)
-    if limit is not None and limit <= 0:
-        print(f"error: --time-limit {args.time_limit!r} must be a positive duration (9m, 2h40m); leave it out for "
-              f"no limit", file=sys.stderr)
-        return 2
-    rows = queues.run(items, time_limit=limit)
+    rows = queues.run(items, time_limit=_time_limit(args.time_limit))
     print(f"queue {args.name}: done, {len(rows)} run(s) with a record")
     return 0
 

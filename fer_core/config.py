@@ -212,6 +212,15 @@ class Config(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     tags: TagsConfig = Field(default_factory=TagsConfig)
 
+    @field_validator("experiment", "run")
+    @classmethod
+    def _a_real_name(cls, v):
+        """A folder of its own: "." or ".." would be the results folder itself or its parent."""
+        if v is not None and set(v) == {"."}:
+            raise ValueError(f"{v!r} is not a name: it would be a folder above the run's own; use letters, digits, "
+                             f"'_', '-' or '.' with at least one that is not '.'")
+        return v
+
     @model_validator(mode="after")
     def _check_ranges(self):
         lo, hi = self.augment.crop_scale

@@ -417,7 +417,7 @@ def _test_and_record(cfg: Config, paths: RunPaths, model: nn.Module, data: fer_d
     t_attention = time.perf_counter()
     explained = attention.compute(model, cfg.model.name, setup, test_set, n=cfg.eval.attention,
                                   ig_steps=cfg.eval.attention_steps, sanity=cfg.eval.attention_sanity,
-                                  seed=cfg.data.seed) if cfg.eval.attention else None
+                                  seed=cfg.data.seed, probs=probs) if cfg.eval.attention else None
     prov = provenance(cfg, data, setup.device, wall_time_s, started, setup.precision)
     prov["attention_s"] = round(time.perf_counter() - t_attention, 2)  # its share of the run: bench attention
     if state.get("changes"):

@@ -72,6 +72,8 @@ def parse_range(text: str | None) -> list[int] | None:
         if not m:
             raise ValueError(f"{text!r} is not a list of numbers such as 0,1,2 or 0-9")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if a > b:
+            raise ValueError(f"{text!r}: {a}-{b} is an empty range; write the lower number first ({b}-{a})")
         out += list(range(a, b + 1))
     return out
 

@@ -139,6 +139,8 @@ def test_the_attention_record_round_trips_and_a_chapter_shows_it_without_the_che
     assert att.path.stat().st_size < 400_000
     assert len(att.arrays["ids"]) == 8 and "images" not in att.arrays  # faces are data: never stored
     assert set(att.methods) == set(METHODS) and "truth" in att.arrays and "sanity_saliency" in att.arrays
+    # one source for the predicted class: the test pass's (predictions.csv), whatever precision it ran in
+    assert (att.arrays["preds"] == record.predictions["pred"].to_numpy()[att.arrays["ids"]]).all()
     table = attention.scores(att)
     assert {"pointing game", "deletion AUC (lower is better)", "sanity check"} <= set(table.columns)
     assert "random" in table.index
@@ -149,3 +151,14 @@ def test_the_attention_record_round_trips_and_a_chapter_shows_it_without_the_che
     ch.attention("resnet34")
     out = capsys.readouterr().out
     assert "8 test faces" in out and "no attention record" not in out
+
+
+def test_the_maps_explain_the_class_the_test_pass_predicted():
+    test = load("synthetic", synthetic_size=(10, 10, 40)).select("test")
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", num_classes=test.num_classes).eval()
+    setup = Setup(torch.device("cpu"), 48, 1, False, False)
+    given = np.eye(test.num_classes, dtype=np.float32)[(test.targets + 3) % test.num_classes]  # not the model's
+    arrays = attention.compute(model, "simple_cnn", setup, test, n=6, ig_steps=2, sanity=False, probs=given)
+    assert (arrays["preds"] == given.argmax(1)[arrays["ids"]]).all()
+    assert np.allclose(arrays["probs"], given[arrays["ids"]])

@@ -38,6 +38,8 @@ def test_override_values_are_yaml():
     ("data.source=affectnet", r"data\.source: Input should be 'auto'"),
     ("train.amp=yes-please", r"train\.amp"),
     ("augment.crop_scale=[0.9, 0.5]", r"crop_scale must be \[lo, hi\]"),
+    ("run=.", r"run: Value error, '\.' is not a name"),
+    ("experiment=..", r"experiment: Value error, '\.\.' is not a name"),
 ])
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,4 +1,5 @@
 import json
+import re
 import warnings
 
 import numpy as np
@@ -297,3 +298,12 @@ def test_readers_warn_only_once_for_many_resized_images(tmp_path):
         d = readers.read_ckplus(tmp_path)
     assert len(caught) == 1 and "5 image(s)" in str(caught[0].message)
     assert d["images"].shape == (5, 48, 48) and list(d["subject"]) == [f"S00{i}" for i in range(5)]
+
+
+def test_an_empty_ckplus_class_folder_is_refused_not_dropped(tmp_path):
+    root = tmp_path / "CK+48"
+    for i in range(3):
+        write_png(root / "happy" / f"S{10 + i:03d}_001_0000000{i}.png", np.zeros((48, 48)))
+    (root / "anger").mkdir()
+    with pytest.raises(DataError, match=rf"Class folder {re.escape(str(root / 'anger'))} is empty: .*move the empty folder out"):
+        readers.read_ckplus(root)

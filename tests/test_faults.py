@@ -180,3 +180,35 @@ def test_a_cli_run_lands_in_its_results_folders_ledger(tmp_path):
                 "--set", f"output.checkpoint_dir={tmp_path / 'c'}", *[f"--set={s}" for s in FAST]]) == 0
     book = ledger.read_ledger(tmp_path / "r")
     assert len(book) == 1 and book.loc[0, "profile"] == "test" and book.loc[0, "variant"] == "simple_cnn"
+
+
+# round 2: damaged files a user may hand over --------------------------------------------------------
+def test_an_empty_weights_file_is_named_not_a_traceback(tmp_path):
+    from fer_core.models import create_model
+
+    empty = tmp_path / "w.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"Weights file {empty} \(model.weights\) is empty \(0 bytes\)"):
+        create_model("simple_cnn", weights=str(empty))
+
+
+def test_a_truncated_attention_record_names_the_file_and_the_fix(tmp_path):
+    from fer_core.attention import Attention
+
+    path = tmp_path / "run" / "attention.npz"
+    path.parent.mkdir()
+    path.write_bytes(b"PK\x03\x04 cut off")
+    with pytest.raises(ValueError, match=rf"Attention record {path} cannot be read .*python -m fer_core attention "
+                                         rf"{path.parent}") as e:
+        Attention.read(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_bundle_inside_what_it_copies_is_refused_before_anything_is_written(capsys):
+    from fer_core.paths import ROOT
+
+    out = ROOT / "params" / "bundle-here"
+    assert cli(["bundle", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is inside the project's params, which the bundle copies" in err and err.count("\n") == 1
+    assert not out.exists()

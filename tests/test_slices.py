@@ -17,6 +17,8 @@ def test_ranges_and_durations_parse():
     assert slices.parse_range(None) is None
     with pytest.raises(ValueError, match="not a list of numbers"):
         slices.parse_range("0..9")
+    with pytest.raises(ValueError, match=r"5-2 is an empty range; write the lower number first \(2-5\)"):
+        slices.parse_range("5-2")
     assert parse_duration("9m") == 540 and parse_duration("1h30m") == 5400 and parse_duration("45s") == 45
     assert parse_duration("12.5") == 12.5 and parse_duration(None) is None
     with pytest.raises(ValueError, match="write it as 9m"):
@@ -31,6 +33,16 @@ def test_the_slice_follows_the_plan_and_brings_in_the_sr_net_it_needs():
         ("stn_sr-ckplus", 1, 0)]
     assert len(runs) == 2 + 4 + 2 and all(r.status == "not started" for r in runs)
     assert len(slices.runs_of(slices.Slice("pham", "paper"))) == 12  # every row of the table
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--time-limit", "0"], "--time-limit '0' must be a positive duration"),
+    (["--seeds", "5-2"], "5-2 is an empty range"),
+])
+def test_a_zero_time_limit_and_an_empty_range_are_errors_not_defaults(args, message, capsys):
+    assert cli(["run", "--paper", "qin", "--profile", "test", "--rows", "digits-cnn", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_list_shows_every_run_with_its_cost_and_status(capsys):

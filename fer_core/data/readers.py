@@ -157,6 +157,9 @@ def read_ckplus(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
     """CK+48: ``<class>/S<subject>_<sequence>_<frame>.png``; the subject id comes from the name."""
     rel, labels, subject = [], [], []
     for d, label in _class_dirs(root, ALIASES):
+        if not _files(d):
+            raise DataError(f"Class folder {d} is empty: every number would rest on another class set than CK+'s. "
+                            f"Put its images back, or move the empty folder out of the data directory.")
         for name in _files(d):
             m = CK_NAME.match(name)
             if not m:

@@ -113,6 +113,9 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} (model.weights) does not exist.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"Weights file {path} (model.weights) is empty (0 bytes): its write was cut off or it is "
+                         f"not a weights file; save one with torch.save(model.state_dict(), path).")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -120,7 +123,7 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
                          f"so it is refused: loading it could run code. Save plain weights with "
                          f"torch.save(model.state_dict(), path).") from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({str(e).splitlines()[0][:100]}): "
+        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({(str(e).splitlines() or [type(e).__name__])[0][:100]}): "
                          f"is it a PyTorch state dict?") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # one of the engine's own checkpoints
