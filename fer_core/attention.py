@@ -180,9 +180,9 @@ class Attention:
             with np.load(path, allow_pickle=False) as z:
                 return cls(path, {k: z[k] for k in z.files})
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-            raise ValueError(f"Attention record {path} cannot be read ({(str(e).splitlines() or [type(e).__name__])[0]})"
-                             f": recompute it from the run's checkpoint with python -m fer_core attention "
-                             f"{path.parent}.") from None
+            why = (str(e).splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"Attention record {path} cannot be read ({why}): recompute it from the run's "
+                             f"checkpoint with python -m fer_core attention {path.parent}.") from None
 
     @property
     def meta(self) -> dict:

@@ -326,7 +326,8 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     info = device_info(torch.device(device))
     df["device"] = info.get("gpu", f"cpu ({os.cpu_count()} cores, {platform.machine()})")
     df["cpu"], df["cpu_bf16_units"] = info["cpu"], ",".join(info["cpu_bf16_units"]) or "none"
-    df["torch_threads"], df["torch"], df["data"], df["batch"] = torch.get_num_threads(), torch.__version__, source, batch
+    df["torch_threads"], df["torch"] = torch.get_num_threads(), torch.__version__
+    df["data"], df["batch"] = source, batch
     path = project_path(out or f"results/bench/train_{device}.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # never overwrite a measurement: keep the old one beside the new
@@ -380,7 +381,8 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
     print(f"{'model':14s} {'input':>7s} {'device':>6s} {'faces':>5s} {'maps (s)':>9s} {'all (s)':>8s}  "
           f"targets: ResNet-18 on the CPU < 30 s for the maps; ResMaskingNet on a GPU: a few seconds")
     for name, size, device in cases:
-        setup = Setup.of(load_config(None, [f"model.name={name}", f"model.input_size={size}", f"train.device={device}"]))
+        setup = Setup.of(load_config(None, [f"model.name={name}", f"model.input_size={size}",
+                                            f"train.device={device}"]))
         model = create_model(name, input_size=size, **CASE_KWARGS.get(name, {})).to(setup.device).eval()
         if setup.channels_last:
             model = model.to(memory_format=torch.channels_last)

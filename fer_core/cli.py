@@ -69,10 +69,9 @@ def _cmd_run(args) -> int:
         with pd.option_context("display.width", 200, "display.max_rows", 500):
             print(table.to_string(index=False))
         rest = table[table["status"] != "finished"]
-        hours = slices.hours_column(table)
-        device = hours[len("hours here ("):].split(",")[0]
-        left = (f", about {rest[hours].sum():.1f} hours here at most ({device}, speed from results/bench; "
-                f"re-measure with --measure)" if rest[hours].notna().all()
+        device, hours = slices.hours_column(table)[len("hours here ("):].split(",")[0], slices.hours_left(table)
+        left = (f", about {hours:.1f} hours here at most ({device}, speed from results/bench; re-measure with "
+                f"--measure)" if hours is not None
                 else ", hours unknown: no benchmark (python -m fer_core.bench train, or --measure)")
         print(f"{len(table)} run(s), {len(table) - len(rest)} finished; at most "
               f"{rest['cost (PMAC, at most)'].sum():.3f} PMAC (multiply-accumulates x 10^15, forward and backward) "
@@ -117,6 +116,10 @@ def _time_limit(text: str | None) -> float | None:
     if limit is not None and limit <= 0:
         raise ValueError(f"--time-limit {text!r} must be a positive duration (9m, 2h40m); leave it out for no limit")
     return limit
+
+
+ALLOW_DIRTY = ("a 'paper'-profile run from uncommitted code changes (refused otherwise; the record names the "
+               "changed files and the diff's hash)")
 
 
 def _cmd_queue(args) -> int:
@@ -249,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "status; run nothing")
     r.add_argument("--measure", action="store_true", help="with --list: first measure the speed of the slice's "
                                                           "models here (results/bench/train_<device>.csv)")
-    r.add_argument("--allow-dirty", action="store_true", help="a 'paper'-profile run from uncommitted code changes (refused otherwise; the record names "
-                        "the changed files and the diff's hash)")
+    r.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     r.add_argument("--executor", default="serial", choices=["serial", "ray"],
                    help="serial: one run after the other here; ray: every run a Ray task")
     r.add_argument("--address", default=None,
@@ -268,8 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--results-dir", default=None, help="where the records and the ledger go (default: the profile's)")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every run (settings that change a result make other runs)")
-    q.add_argument("--allow-dirty", action="store_true", help="a 'paper'-profile run from uncommitted code changes (refused otherwise; the record names "
-                        "the changed files and the diff's hash)")
+    q.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     q.set_defaults(fn=_cmd_queue)
 
     b = sub.add_parser("bundle", help="a folder a GPU node without internet can run a slice from (run.sh)")

@@ -105,13 +105,10 @@ def status(items: list[Item]) -> pd.DataFrame:
     rows = []
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
-        hours = slices.hours_column(table)
-        rest = table[table["status"] != "finished"]
-        counts = table["status"].value_counts()
+        counts, hours = table["status"].value_counts(), slices.hours_left(table)
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
-                     "hours left (at most)": round(float(rest[hours].sum()), 1) if rest[hours].notna().all()
-                     else None})
+                     "hours left (at most)": None if hours is None else round(hours, 1)})
     return pd.DataFrame(rows)
 
 

@@ -167,3 +167,10 @@ def listing(sl: Slice) -> pd.DataFrame:
 def hours_column(table: pd.DataFrame) -> str | None:
     """The listing's hours column (it names the device)."""
     return next((c for c in table.columns if c.startswith("hours here")), None)
+
+
+def hours_left(table: pd.DataFrame) -> float | None:
+    """The estimated hours of a listing's unfinished runs (at most), or None where one is unknown."""
+    hours = hours_column(table)
+    rest = table.loc[table["status"] != "finished", hours]
+    return float(rest.sum()) if rest.notna().all() else None

@@ -305,5 +305,6 @@ def test_an_empty_ckplus_class_folder_is_refused_not_dropped(tmp_path):
     for i in range(3):
         write_png(root / "happy" / f"S{10 + i:03d}_001_0000000{i}.png", np.zeros((48, 48)))
     (root / "anger").mkdir()
-    with pytest.raises(DataError, match=rf"Class folder {re.escape(str(root / 'anger'))} is empty: .*move the empty folder out"):
+    empty = re.escape(str(root / "anger"))
+    with pytest.raises(DataError, match=rf"Class folder {empty} is empty: .*move the empty folder out"):
         readers.read_ckplus(root)

@@ -123,8 +123,9 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
                          f"so it is refused: loading it could run code. Save plain weights with "
                          f"torch.save(model.state_dict(), path).") from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({(str(e).splitlines() or [type(e).__name__])[0][:100]}): "
-                         f"is it a PyTorch state dict?") from None
+        why = (str(e).splitlines() or [type(e).__name__])[0][:100]
+        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({why}): is it a PyTorch state "
+                         f"dict?") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # one of the engine's own checkpoints
     own = model.state_dict()
