@@ -64,31 +64,42 @@ def _faces(images: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _class_probs(fn: OnFaces, faces: torch.Tensor, target: torch.Tensor, batch: int = 64) -> np.ndarray:
-    out = []
+def _class_probs(fn: OnFaces, faces: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    batch, out = attribution.forward_batch(fn.setup) if fn.setup is not None else 64, []
     for i in range(0, len(faces), batch):
         p = torch.softmax(fn(faces[i:i + batch]), 1)
         out.append(p.gather(1, target[i:i + batch, None])[:, 0].cpu())
     return torch.cat(out).numpy()
 
 
+def curve_ends(fn: OnFaces, faces: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The probability of ``target`` on the faces and on their mean grey: the two ends every
+    deletion and insertion curve shares, whatever the map."""
+    grey = faces.mean(dim=(1, 2, 3), keepdim=True).expand_as(faces)
+    return _class_probs(fn, faces, target), _class_probs(fn, grey, target)
+
+
 def perturbation_curves(fn: OnFaces, faces: torch.Tensor, target: torch.Tensor, maps: np.ndarray,
-                        steps: int = CURVE_STEPS) -> tuple[np.ndarray, np.ndarray]:
+                        steps: int = CURVE_STEPS, ends: tuple[np.ndarray, np.ndarray] | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """(deletion, insertion), each ``N x (steps + 1)``: the probability of ``target`` after the
     top k/steps of the pixels (in the maps' order) are set to the face's mean grey, or after only
-    those pixels are restored on a face of its mean grey."""
+    those pixels are restored on a face of its mean grey. The perturbed faces of every step are
+    scored together in large batches; ``ends`` (:func:`curve_ends`) saves scoring the shared
+    first and last points again for every map."""
     n, h, w = maps.shape
+    face_p, grey_p = ends if ends is not None else curve_ends(fn, faces, target)
     order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(h * w)[None].repeat(n, 0), axis=1)
     ranks = torch.from_numpy(ranks.reshape(n, 1, h, w)).to(faces.device)
     grey = faces.mean(dim=(1, 2, 3), keepdim=True).expand_as(faces)
-    deletion, insertion = [], []
-    for k in range(steps + 1):
-        top = ranks < round(k / steps * h * w)
-        deletion.append(_class_probs(fn, torch.where(top, grey, faces), target))
-        insertion.append(_class_probs(fn, torch.where(top, faces, grey), target))
-    return np.stack(deletion, 1), np.stack(insertion, 1)
+    top = torch.stack([ranks < round(k / steps * h * w) for k in range(1, steps)])  # (steps-1) x N x 1 x H x W
+    perturbed = torch.cat([torch.where(top, grey, faces), torch.where(top, faces, grey)]).flatten(0, 1)
+    inner = _class_probs(fn, perturbed, target.repeat(2 * (steps - 1))).reshape(2, steps - 1, n).transpose(0, 2, 1)
+    deletion = np.concatenate([face_p[:, None], inner[0], grey_p[:, None]], 1)
+    insertion = np.concatenate([grey_p[:, None], inner[1], face_p[:, None]], 1)
+    return deletion, insertion
 
 
 def _sanity(model, model_name: str, setup, faces, target, maps: dict, ig_steps: int) -> dict[str, np.ndarray]:
@@ -112,7 +123,7 @@ def compute(model, model_name: str, setup, test, *, n: int = 32, ig_steps: int =
     ids = sample(test, n, seed)
     faces = _faces(test.images[ids]).to(setup.device)
     model = attribution.explainable(model)
-    fn = OnFaces(model, setup.size, setup.in_channels)
+    fn = OnFaces.of(model, setup)
     if probs is not None:
         probs = torch.from_numpy(np.asarray(probs, dtype=np.float32)[ids]).to(setup.device)
     else:
@@ -130,11 +141,12 @@ def compute(model, model_name: str, setup, test, *, n: int = 32, ig_steps: int =
     methods = list(METHODS) if get_spec(model_name).cam_layer is not None else []
     maps = attribution.explain_batch(model, model_name, setup, faces, preds, methods, ig_steps=ig_steps)
     rng = np.random.default_rng(seed)
+    ends = curve_ends(fn, faces, preds) if methods else None
     for method, m in {**maps, "random": rng.random((len(ids), 48, 48))}.items():
         if method != "random":
             arrays[f"map_{method}"] = m.astype(np.float16)
         if methods:
-            deletion, insertion = perturbation_curves(fn, faces, preds, m)
+            deletion, insertion = perturbation_curves(fn, faces, preds, m, ends=ends)
             arrays[f"deletion_{method}"], arrays[f"insertion_{method}"] = (deletion.astype(np.float16),
                                                                            insertion.astype(np.float16))
     if sanity and methods:

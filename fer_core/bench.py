@@ -364,11 +364,14 @@ def targets(df):
 def bench_attention(faces: int, names: list[str] | None = None) -> None:
     """Time the attention record of an (untrained: the cost does not depend on the weights) model
     on ``faces`` synthetic test faces: the maps of every method, then the curves and the sanity
-    check, in the precision the engine trains that model in here. ``names``: ``model@size`` cases
-    (default: ResNet-18 at 48 on the CPU, ResMaskingNet at 224 on a GPU)."""
+    check, in the precision the engine trains that model in here, and the same seconds as training
+    images at the loop's measured speed (``results/bench/train_<device>.csv``): a run that trains
+    on ten times that many images (epochs x faces) spends under 10% of its time on the record.
+    ``names``: ``model@size`` cases (default: ResNet-18 at 48 on the CPU, ResMaskingNet at 224 on a
+    GPU)."""
     import torch
 
-    from . import attention, attribution
+    from . import attention, attribution, slices, speed
     from . import data as fer_data
     from .config import load_config
     from .engine import Setup
@@ -378,8 +381,9 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
     cuda = torch.cuda.is_available()
     cases = ([(n, s, "cuda" if cuda else "cpu") for n, s, _ in (_case(x, cuda, None) for x in names)] if names else
              [("resnet18", 48, "cpu")] + ([("resmaskingnet", 224, "cuda")] if cuda else []))
-    print(f"{'model':14s} {'input':>7s} {'device':>6s} {'faces':>5s} {'maps (s)':>9s} {'all (s)':>8s}  "
-          f"targets: ResNet-18 on the CPU < 30 s for the maps; ResMaskingNet on a GPU: a few seconds")
+    print(f"{'model':18s} {'input':>5s} {'device':>6s} {'faces':>5s} {'maps (s)':>9s} {'all (s)':>8s} "
+          f"{'= training images':>17s}  targets: ResNet-18 on the CPU < 30 s for the maps; the record under 10% "
+          f"of a paper-profile run (a run's own share: provenance attention_s / wall_time_s)")
     for name, size, device in cases:
         setup = Setup.of(load_config(None, [f"model.name={name}", f"model.input_size={size}",
                                             f"train.device={device}"]))
@@ -396,7 +400,10 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         attention.compute(model, name, setup, test, n=faces)
         all_s = time.perf_counter() - t0
-        print(f"{name:14s} {size:7d} {device:>6s} {faces:5d} {maps_s:9.1f} {all_s:8.1f}", flush=True)
+        gmacs = slices.gmacs_per_image(name, size, setup.in_channels, json.dumps(CASE_KWARGS.get(name, {})))
+        ips = speed.training_images_per_s(speed.measured(device), name, gmacs)
+        same = f"{all_s * ips[0]:17,.0f}" if ips else f"{'(no bench train)':>17s}"
+        print(f"{name:18s} {size:5d} {device:>6s} {faces:5d} {maps_s:9.1f} {all_s:8.1f} {same}", flush=True)
     if not torch.cuda.is_available():
         print("ResMaskingNet at 224 on a GPU: no GPU here (run the same command on one)")
 

@@ -201,7 +201,8 @@ class Chapter:
         return verdict_table(claims_of(self.paper), self.published)
 
     def results(self, columns: dict[str, str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Per row of the plan: its runs and the mean ± std of ``columns`` over them (label -> a
+        """Per row of the plan: its runs and ours for each of ``columns`` with its 95% interval (the
+        verdicts' estimate: over seeds and folds, or a single run's test set; label -> a
         metric as the claims name it: a ledger column, ``last:<history column>``, ...; a label
         ending in "(%)" is shown in percent), and whether the paper has the row."""
         runs = self.shown if runs is None else runs
@@ -215,15 +216,16 @@ class Chapter:
                      "in the paper": "yes" if variant in named else "no: this book's ablation or extension"}
             for label, metric in columns.items():
                 scale = 100.0 if label.endswith("(%)") else 1.0
-                values = [v * scale for v in verdicts.values_of(mine, metric)] if len(mine) else []
-                values = [v for v in values if not np.isnan(v)]
-                entry[label] = verdicts.Estimate.of(values).text(2 if scale > 1 else 4) if values else "not run"
+                values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
+                entry[label] = (verdicts.row_estimate(mine[~np.isnan(values)], metric, scale).text(2 if scale > 1 else 4)
+                                if (~np.isnan(values)).any() else "not run")
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 
     def paper_vs_ours(self, metric: str, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per row with a claim of ``metric`` (relation "="): the paper's value (the first source's)
-        and ours (mean and std in %, over the shown runs), for a bar chart."""
+        and ours (in %, over the shown runs, with the half-width of its 95% interval: the verdicts'
+        standard error), for a bar chart."""
         if runs is None:  # rows of another paper's chapter (Shen & Li's baselines) are published there
             runs = self.published if self.shows_published or self.check is None else self.check
         claims = claims_of(self.paper)
@@ -233,11 +235,11 @@ class Chapter:
         for _, c in claims.iterrows():
             paper, variant = row_ref(self.paper, c["row"])
             mine = runs[(runs["variant"] == variant) & (runs["paper"] == paper)] if len(runs) else runs
-            values = mine[metric].dropna().astype(float) * 100 if len(mine) and metric in mine else []
-            est = verdicts.Estimate.of(values) if len(values) else None
+            mine = mine[mine[metric].notna()] if len(mine) and metric in mine else mine.iloc[:0]
+            est = verdicts.row_estimate(mine, metric, 100.0) if len(mine) else None
             rows.append({"row": variant, "paper": c["value"], "ours": est.mean if est else None,
-                         "ours_std": est.std if est else None})
-        return pd.DataFrame(rows, columns=["row", "paper", "ours", "ours_std"])
+                         "ours_ci95": verdicts.Z95 * est.se if est else None})
+        return pd.DataFrame(rows, columns=["row", "paper", "ours", "ours_ci95"])
 
     def check_table(self) -> pd.DataFrame | None:
         """The pipeline check's runs, labelled as such (None in the paper profile)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import TTA_MODES, cross_validated, result_settings
-from .paths import ROOT, project_path
+from .paths import ROOT, checkout_of, project_path
 from .records import RunRecord
 
 LEDGER = "ledger.csv"
@@ -49,13 +49,18 @@ def read_ledger(results_dir: str | Path) -> pd.DataFrame:
                          f"of the run records under {path.parent}, which are not affected.") from None
 
 
+def portable(path: str | Path) -> str:
+    """A record's path as the ledger keeps it: relative to the checkout that holds it (so a clone
+    anywhere finds ``results/<plan>/<run>``), absolute outside any checkout (a temporary folder)."""
+    path = Path(path).resolve()
+    home = checkout_of(path)
+    return str(path.relative_to(home)) if home is not None else str(path)
+
+
 def row_of(record: RunRecord, *, paper: str, variant: str, profile: str) -> dict:
     cfg, m, p = record.config, record.metrics, record.provenance
     fold = cfg["data"]["fold"] if cross_validated(cfg["data"].get("cv"), p["data"]["source"]) else None
-    try:
-        rel = str(record.path.resolve().relative_to(ROOT))
-    except ValueError:
-        rel = str(record.path)
+    rel = portable(record.path)
     tta = m.get("tta", {})
     aucs = [v for v in m["auc"].values() if v is not None]
     return {
@@ -84,8 +89,9 @@ def append(results_dir: str | Path, row: dict) -> None:
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         existing = read_ledger(results_dir)
-        if (existing["record"] == row["record"]).any():
-            return
+        this = _absolute(row["record"], results_dir)
+        if any(_absolute(p, results_dir) == this for p in existing["record"]):
+            return  # a finished run read back (or recorded by another writer): one row per record
         if path.is_file() and list(existing.columns) != COLUMNS:
             unknown = [c for c in existing.columns if c not in COLUMNS]
             tmp = path.with_suffix(".tmp")
@@ -95,6 +101,12 @@ def append(results_dir: str | Path, row: dict) -> None:
         else:
             header = COLUMNS
         pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=not path.is_file(), index=False)
+
+
+def _absolute(path: str, results_dir: str | Path) -> Path:
+    """A ledger row's record as an absolute path (relative ones from the ledger's own checkout)."""
+    p = Path(path)
+    return p.resolve() if p.is_absolute() else ((checkout_of(project_path(results_dir)) or ROOT) / p).resolve()
 
 
 def record(path: str | Path) -> RunRecord:

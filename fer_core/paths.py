@@ -8,6 +8,16 @@ if not (ROOT / "pyproject.toml").is_file():  # installed without the checkout: a
     ROOT = Path.cwd()
 
 
+def checkout_of(path: str | Path) -> Path | None:
+    """The checkout of this project that holds ``path`` (the nearest folder above it with
+    ``pyproject.toml`` and ``fer_core/``), or None: a queue run from a worktree writes its records
+    into the main checkout's ``results/``, and they belong to that checkout, not to the worktree."""
+    for folder in Path(path).resolve().parents:
+        if (folder / "pyproject.toml").is_file() and (folder / "fer_core").is_dir():
+            return folder
+    return None
+
+
 def project_path(p: str | Path) -> Path:
     """A relative output path (results, checkpoints) anchored at the project root, so runs land
     in the same place from the root, from notebooks/ or from papermill."""

@@ -133,12 +133,12 @@ def model_table(bench_csv=None) -> pd.DataFrame:
 
 
 def paper_vs_ours(table: pd.DataFrame, title: str, note: str | None = None, unit: str = "%") -> go.Figure:
-    """The paper's values beside ours (bars, ours with its standard deviation), from
+    """The paper's values beside ours (bars, ours with its 95% interval), from
     :meth:`fer_core.chapter.Chapter.paper_vs_ours`; rows without a run show the paper's bar alone."""
     fig = go.Figure()
     fig.add_trace(go.Bar(x=table["row"], y=table["paper"], name="paper"))
     fig.add_trace(go.Bar(x=table["row"], y=table["ours"], name="ours",
-                         error_y=dict(type="data", array=table["ours_std"].fillna(0), visible=True)))
+                         error_y=dict(type="data", array=table["ours_ci95"].fillna(0), visible=True)))
     fig.update_layout(barmode="group", title=_title(title, note), yaxis_title=unit, height=420)
     return fig
 

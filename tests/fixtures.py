@@ -33,12 +33,12 @@ def write_png(path: Path, array: np.ndarray) -> None:
 def fabricate(folder: Path, paper: str, variant: str, *, accuracy: float, seed: int = 0, fold: int | None = None,
               dataset: str = "fer2013", profile: str = "paper", tta: float | None = None, macro_f1: float = 0.5,
               epochs: int = 3, history: dict | None = None, extra_metrics: dict | None = None,
-              model: str | None = None) -> dict:
-    """Write one fabricated run record and its ledger row; returns the row."""
-    run = f"{variant}-{dataset}{'' if fold is None else f'-fold{fold}'}-s{seed}-fixture"
+              model: str | None = None, n: int = 50) -> dict:
+    """Write one fabricated run record (its test split: ``n`` faces) and its ledger row; returns the row."""
+    run = (f"{variant}-{dataset}{'' if fold is None else f'-fold{fold}'}-s{seed}"
+           f"{'' if profile == 'paper' else '-' + profile}-fixture")
     path = Path(folder) / paper / run
     path.mkdir(parents=True, exist_ok=True)
-    n = 50
     rng = np.random.default_rng(seed)
     target = rng.integers(0, len(CLASSES), n)
     pred = np.where(np.arange(n) < round(accuracy * n), target, (target + 1) % len(CLASSES))

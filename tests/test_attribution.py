@@ -162,3 +162,42 @@ def test_the_maps_explain_the_class_the_test_pass_predicted():
     arrays = attention.compute(model, "simple_cnn", setup, test, n=6, ig_steps=2, sanity=False, probs=given)
     assert (arrays["preds"] == given.argmax(1)[arrays["ids"]]).all()
     assert np.allclose(arrays["probs"], given[arrays["ids"]])
+
+
+def test_the_batched_curves_are_the_step_by_step_definition(faces):
+    """Deletion/insertion scored together (shared ends, big batches) equal one pass per step."""
+    torch.manual_seed(0)
+    model = create_model("simple_cnn").eval()
+    fn = attribution.OnFaces(model, 48, 1)
+    x, target = faces[:5], torch.tensor([0, 1, 2, 3, 4])
+    maps = np.random.default_rng(0).random((5, 48, 48))
+    deletion, insertion = attention.perturbation_curves(fn, x, target, maps, steps=4)
+    order = np.argsort(-maps.reshape(5, -1), axis=1, kind="stable")
+    grey = x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
+    with torch.no_grad():
+        for k in range(5):
+            top = torch.zeros(5, 48 * 48, dtype=torch.bool)
+            top.scatter_(1, torch.from_numpy(order[:, :round(k / 4 * 48 * 48)]), True)
+            top = top.reshape(5, 1, 48, 48)
+            for curve, face in ((deletion, torch.where(top, grey, x)), (insertion, torch.where(top, x, grey))):
+                p = torch.softmax(fn(face), 1).gather(1, target[:, None])[:, 0].numpy()
+                assert np.allclose(curve[:, k], p, atol=1e-6), k
+
+
+def test_the_maps_run_in_the_precision_the_model_was_tested_in(faces):
+    """With a bf16 setup, the explained function runs under autocast (the test pass's precision)."""
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = create_model("simple_cnn").eval()
+
+        def forward(self, x):
+            seen.append(torch.is_autocast_enabled(x.device.type))
+            return self.net(x)
+
+    setup = Setup(torch.device("cpu"), 48, 1, True, True)
+    attribution.OnFaces.of(Spy(), setup)(faces[:2])
+    attribution.OnFaces(Spy(), 48, 1)(faces[:2])
+    assert seen == [True, False]

@@ -23,8 +23,8 @@ def test_the_book_shows_published_records_fixture_records_here(tmp_path, monkeyp
 
     published = tmp_path / "published"
     for seed, (acc, tta) in enumerate([(0.738, 0.7405), (0.741, 0.7425)]):
-        fabricate(published, "pham", "resmaskingnet", accuracy=acc, tta=tta, seed=seed)
-    fabricate(published, "pham", "vgg19", accuracy=0.61, tta=0.612)
+        fabricate(published, "pham", "resmaskingnet", accuracy=acc, tta=tta, seed=seed, n=3589)
+    fabricate(published, "pham", "vgg19", accuracy=0.61, tta=0.612, n=3589)
     for key, value in {"FER_PUBLISHED_DIR": published, "FER_RESULTS_DIR": tmp_path / "results",
                        "FER_CHECKPOINT_DIR": tmp_path / "ckpt", "FER_PROFILE": "test"}.items():
         monkeypatch.setenv(key, str(value))
@@ -38,7 +38,10 @@ def test_the_book_shows_published_records_fixture_records_here(tmp_path, monkeyp
     html = book.build(site).parent
     verdicts = (html / "executed" / "90_does_it_hold_up.html").read_text()
     assert "✔ reproduced" in verdicts and "✘ not reproduced" in verdicts and "– not tested" in verdicts
-    assert "74.15 ± 0.14 (n=2)" in verdicts  # ResMaskingNet's 10-view accuracy over the two fixture runs
+    # ResMaskingNet's 10-view accuracy over the two fixture runs, with its 95% interval: the test set's
+    # sampling error (3,589 faces) and the spread of the two seeds, u² = mean(p(1-p)/N) + s²/2
+    u = (sum(p * (1 - p) / 3589 for p in (0.7405, 0.7425)) / 2 + 0.001 ** 2) ** 0.5 * 100
+    assert f"74.15 ± {1.96 * u:.2f} (95%, n=2)" in verdicts
     chapter = (html / "executed" / "01_resmaskingnet.html").read_text()
     assert "Published numbers" in chapter and DEVICE in chapter and "61.20" in chapter
     assert "Pipeline check" in chapter  # the CPU run of the test profile, in its own section

@@ -24,11 +24,11 @@ def test_a_value_claim_is_reproduced_up_to_the_tolerance_and_not_beyond():
     assert judge("=", 72.0, Estimate(70.99, 0.0, 1)).verdict == NOT_REPRODUCED  # too low, too
 
 
-def test_the_tolerance_grows_with_our_spread():
+def test_the_tolerance_grows_with_our_standard_error():
     assert tolerance(72.0, "%", 0.0) == 1.0 and tolerance(72.0, "%", 0.5) == 2.0
-    spread = Estimate(74.85, 0.95, 3)  # t = 1 + 2 * 0.95 = 2.9
-    assert judge("=", 72.0, spread).verdict == REPRODUCED
-    assert judge("=", 72.0, Estimate(74.85, 0.9, 3)).verdict == NOT_REPRODUCED  # t = 2.8
+    assert judge("=", 72.0, Estimate(74.85, 1.6, 3, se=0.95)).verdict == REPRODUCED  # t = 1 + 2 * 0.95 = 2.9
+    assert judge("=", 72.0, Estimate(74.85, 1.6, 3, se=0.9)).verdict == NOT_REPRODUCED  # t = 2.8
+    assert Estimate(74.0, 0.9, 3).se == pytest.approx(0.9 / 3 ** 0.5)  # default: the standard error of the mean
 
 
 def test_other_units_get_a_relative_floor():
@@ -39,18 +39,18 @@ def test_other_units_get_a_relative_floor():
     assert judge("=", 58.1, Estimate(58.16, 0.0, 1), "M").verdict == REPRODUCED
 
 
-def test_a_bound_must_be_cleared_by_twice_our_spread():
-    assert judge(">", 99.95, Estimate(99.96, 0.0, 1)).verdict == REPRODUCED     # one run: above is enough
+def test_a_bound_must_be_cleared_by_twice_our_standard_error():
+    assert judge(">", 99.95, Estimate(99.96, 0.0, 1)).verdict == REPRODUCED     # no uncertainty: above is enough
     assert judge(">", 99.95, Estimate(99.95, 0.0, 1)).verdict == NOT_REPRODUCED  # equal is not above
-    assert judge(">", 0.0, Estimate(1.0, 0.5, 3)).verdict == NOT_REPRODUCED      # clears by exactly 2s: no
-    assert judge(">", 0.0, Estimate(1.01, 0.5, 3)).verdict == REPRODUCED
-    assert judge("<", 0.02, Estimate(0.01, 0.004, 3), "").verdict == REPRODUCED  # 0.01 below by > 0.008
-    assert judge("<", 0.02, Estimate(0.013, 0.004, 3), "").verdict == NOT_REPRODUCED
+    assert judge(">", 0.0, Estimate(1.0, 0.9, 3, se=0.5)).verdict == NOT_REPRODUCED  # clears by exactly 2u: no
+    assert judge(">", 0.0, Estimate(1.01, 0.9, 3, se=0.5)).verdict == REPRODUCED
+    assert judge("<", 0.02, Estimate(0.01, 0.007, 3, se=0.004), "").verdict == REPRODUCED  # below by > 0.008
+    assert judge("<", 0.02, Estimate(0.013, 0.007, 3, se=0.004), "").verdict == NOT_REPRODUCED
 
 
-def test_a_difference_carries_both_spreads():
-    d = Estimate(57.0, 0.3, 3).minus(Estimate(44.0, 0.4, 3))
-    assert d.mean == pytest.approx(13.0) and d.std == pytest.approx(0.5)
+def test_an_unpaired_difference_carries_both_uncertainties():
+    d = Estimate(57.0, 0.3, 3, se=0.3).minus(Estimate(44.0, 0.4, 3, se=0.4))
+    assert d.mean == pytest.approx(13.0) and d.std == pytest.approx(0.5) and d.se == pytest.approx(0.5)
     assert judge("=", 13.31, d, "points").verdict == REPRODUCED  # t = 1 + 2 * 0.5
 
 
@@ -62,10 +62,11 @@ def test_an_unknown_relation_is_an_error():
 # -- from published runs --------------------------------------------------------------------------
 @pytest.fixture
 def runs(tmp_path):
-    fabricate(tmp_path, "pham", "resnet34", accuracy=0.72, tta=0.725, seed=0)
-    fabricate(tmp_path, "pham", "resnet34", accuracy=0.73, tta=0.735, seed=1)
-    fabricate(tmp_path, "pham", "vgg19", accuracy=0.70, tta=0.70, seed=0)
-    fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.74, tta=0.745, seed=0)
+    n = 3589  # FER2013's PrivateTest
+    fabricate(tmp_path, "pham", "resnet34", accuracy=0.72, tta=0.725, seed=0, n=n)
+    fabricate(tmp_path, "pham", "resnet34", accuracy=0.73, tta=0.735, seed=1, n=n)
+    fabricate(tmp_path, "pham", "vgg19", accuracy=0.70, tta=0.70, seed=0, n=n)
+    fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.74, tta=0.745, seed=0, n=n)
     fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.60, seed=0, profile="smoke")   # never counts
     fabricate(tmp_path, "pham", "googlenet", accuracy=0.80, seed=0, dataset="synthetic")  # never counts
     fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.5, seed=0,
@@ -93,7 +94,9 @@ def test_smoke_synthetic_and_missing_runs_are_not_tested(runs):
 def test_an_ordering_against_several_rows_must_hold_against_each(runs):
     beats = claim(row="resmaskingnet", versus="vgg19;resnet34", relation=">", value=0.0, unit="points")
     v = verdict_of(beats, runs)
-    assert v.verdict == REPRODUCED and "weakest against resnet34" in v.reason  # 74 - 72.5, spread 0.71
+    # against vgg19 (same seed, same faces: paired) 4 points clear it; against resnet34 (seeds 0 and 1,
+    # unpaired) 1.5 points do not clear 2u = 2.3
+    assert v.verdict == NOT_REPRODUCED and "weakest against resnet34" in v.reason and "(1 of 2 fail)" in v.reason
     loses = claim(row="vgg19", versus="resnet34;resmaskingnet", relation=">", value=0.0, unit="points")
     v = verdict_of(loses, runs)
     assert v.verdict == NOT_REPRODUCED and "(2 of 2 fail)" in v.reason
@@ -134,3 +137,62 @@ def test_a_cross_validated_row_counts_only_with_all_its_folds(tmp_path):
     fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.10, seed=1, fold=0, dataset="ckplus", model="stn_sr")
     v = verdict_of(c, ledger.read_ledger(tmp_path))  # seed 1's lone fold is left out, seed 0's ten count
     assert v.verdict == NOT_REPRODUCED and v.ours.n == 10 and v.ours.mean == pytest.approx(85.0)  # 2.2 > 1 point
+
+
+# -- uncertainty (a single run's test set, folds, pairs) -------------------------------------------
+def test_a_single_runs_verdict_follows_what_its_test_set_can_tell(tmp_path):
+    """70.0 against a claimed 72.0: within what 3,589 faces can tell (u = 0.76, t = 2.53), not within
+    what 100,000 faces can (u = 0.14, t = 1.29)."""
+    c = claim(value=72.0)
+    small, large = tmp_path / "small", tmp_path / "large"
+    fabricate(small, "pham", "resnet34", accuracy=0.70, n=3589)
+    fabricate(large, "pham", "resnet34", accuracy=0.70, n=100_000)
+    v = verdict_of(c, ledger.read_ledger(small))
+    assert v.verdict == REPRODUCED and v.ours.se == pytest.approx(100 * (0.7 * 0.3 / 3589) ** 0.5)
+    assert verdict_of(c, ledger.read_ledger(large)).verdict == NOT_REPRODUCED
+
+
+FOLDS = [78.8, 91.7, 83.8, 79.8, 82.3, 77.8, 88.5, 74.2, 81.0, 86.7]  # mean 82.46, s 5.22
+
+
+def test_a_cross_validated_row_is_judged_by_its_standard_error_over_folds(tmp_path):
+    """Qin's Base on CK+: the fold-to-fold spread would accept anything within ±11.4 points; the mean
+    over 10 folds is known to ±3.3 (2 standard errors), so 87.2 is not reproduced and 85.0 is."""
+    for fold, acc in enumerate(FOLDS):
+        fabricate(tmp_path, "qin", "base-ckplus", accuracy=acc / 100, fold=fold, dataset="ckplus", model="stn_sr")
+    runs = ledger.read_ledger(tmp_path)
+    v = verdict_of(claim(paper="qin", row="base-ckplus", dataset="ckplus", value=87.2), runs)
+    s = pd.Series(FOLDS).std()
+    assert v.ours.mean == pytest.approx(82.46) and v.ours.se == pytest.approx(s / 10 ** 0.5)
+    assert v.verdict == NOT_REPRODUCED and v.tolerance == pytest.approx(1 + 2 * s / 10 ** 0.5)
+    assert judge("=", 87.2, Estimate(v.ours.mean, s, 10, se=s)).verdict == REPRODUCED  # what the old rule said
+    assert verdict_of(claim(paper="qin", row="base-ckplus", dataset="ckplus", value=85.0), runs).verdict == REPRODUCED
+
+
+def test_a_relative_claim_on_the_same_folds_is_a_paired_comparison(tmp_path):
+    """+STN over Base on the same 10 folds: the per-fold gains (7 ± 0.3) are far surer than the two
+    rows' spreads (5.2 points each) suggest; paired, a claimed gain of 4.0 is not reproduced."""
+    for fold, acc in enumerate(FOLDS):
+        fabricate(tmp_path, "qin", "base-ckplus", accuracy=acc / 100, fold=fold, dataset="ckplus", model="stn_sr")
+        gain = 7.0 + (0.3 if fold % 2 else -0.3)
+        fabricate(tmp_path, "qin", "stn-ckplus", accuracy=(acc + gain) / 100, fold=fold, dataset="ckplus",
+                  model="stn_sr")
+    runs = ledger.read_ledger(tmp_path)
+    gain = claim(paper="qin", row="stn-ckplus", versus="base-ckplus", dataset="ckplus", unit="points")
+    v = verdict_of({**gain, "value": 4.0}, runs)
+    assert v.ours.mean == pytest.approx(7.0) and v.ours.se < 0.15
+    assert v.verdict == NOT_REPRODUCED  # unpaired, u = 2.3 would have said reproduced
+    assert verdict_of({**gain, "value": 7.2}, runs).verdict == REPRODUCED
+
+
+def test_two_single_runs_on_the_same_faces_are_paired_by_their_discordant_faces(tmp_path):
+    """One run each on the same 3,589 faces: the difference's u comes from the faces one gets right
+    and the other not (here 72 of them, all one way), not from two independent binomial errors."""
+    fabricate(tmp_path, "pham", "resmaskingnet", accuracy=0.74, n=3589)
+    fabricate(tmp_path, "pham", "vgg19", accuracy=0.72, n=3589)
+    runs = ledger.read_ledger(tmp_path)
+    v = verdict_of(claim(row="resmaskingnet", versus="vgg19", relation=">", value=0.0, unit="points"), runs)
+    b = round(0.74 * 3589) - round(0.72 * 3589)
+    d = b / 3589
+    assert v.ours.se == pytest.approx(100 * ((d - d * d) / 3589) ** 0.5)
+    assert v.verdict == REPRODUCED  # 2 points above, u = 0.23: unpaired (u = 1.05) it would not be
