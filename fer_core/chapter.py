@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import ledger, verdicts
+from . import ledger, plots, verdicts
 from .claims import claims_of, row_ref, short_source
 from .data import SYNTHETIC_NOTE
 from .experiments import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan, run_paper
@@ -270,6 +270,41 @@ class Chapter:
             return
         attention.show(self.records(row)[0], f"{row}: where the model looks", self.note,
                        learned=self.shows_published)
+
+    def paper_points(self, variant: str) -> dict[str, list[tuple[int, float]]]:
+        """The paper's per-epoch values of one row (claims on ``first:``/``last:`` history values),
+        as (epoch, value) per history column; ``last`` is the recipe's last epoch."""
+        claims = claims_of(self.paper)
+        last = int(self.plan.recipe.get("train", {}).get("epochs", 0)) or None
+        points: dict[str, list[tuple[int, float]]] = {}
+        for _, c in claims[(claims["row"] == variant) & (claims["versus"] == "")].iterrows():
+            kind, _, column = c["metric"].partition(":")
+            epoch = 1 if kind == "first" else last if kind == "last" else None
+            if epoch is not None and column in ("val_loss", "val_acc"):
+                points.setdefault(column, []).append((epoch, float(c["value"])))
+        return points
+
+    def row_figures(self, *variants: str) -> None:
+        """Per row shown: its runs' validation curves (beside the paper's per-epoch values), its
+        accuracy per fold, and its confusion matrix pooled over every fold and seed. Rows without
+        a shown run are named in one line."""
+        ran = set(self.shown["variant"]) if len(self.shown) else set()
+        missing = [v for v in variants if v not in ran]
+        if missing:
+            print(f"no run shown of {', '.join(missing)}")
+        for variant in [v for v in variants if v in ran]:
+            runs = self.shown[self.shown["variant"] == variant]
+            records = self.records(variant)
+            labels = [f"fold {r.config['data']['fold']}, seed {r.config['seed']}" if pd.notna(f) else
+                      f"seed {r.config['seed']}" for r, f in zip(records, runs["fold"])]
+            plots.show(plots.run_curves({lab: r.history for lab, r in zip(labels, records)},
+                                        f"{variant}: validation curves of {len(records)} run(s)", self.note,
+                                        self.paper_points(variant)))
+            if runs["fold"].notna().any():
+                plots.show(plots.fold_scores(runs, title=f"{variant}: test accuracy per fold", note=self.note))
+            pooled = self.pooled_metrics(variant)
+            plots.show(plots.confusion(pooled, list(pooled["per_class"]), f"{variant}: confusion matrix pooled "
+                                       f"over {len(records)} run(s), {pooled['n']} test faces", self.note))
 
     def pooled_metrics(self, variant: str) -> dict:
         """One row's test predictions pooled over its seeds and folds, with the metrics recomputed

@@ -66,6 +66,26 @@ def history_curves(history: pd.DataFrame, title: str = "Training curves", note: 
     return fig
 
 
+def run_curves(histories: dict[str, pd.DataFrame], title: str, note: str | None = None,
+               paper: dict[str, list[tuple[int, float]]] | None = None) -> go.Figure:
+    """Validation loss and accuracy (%) per epoch, one line per run (a fold or a seed), with the
+    values the paper states at given epochs (``paper``: ``{"val_loss": [(epoch, value)], ...}``)
+    as stars."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("validation loss", "validation accuracy (%)"))
+    for label, h in histories.items():
+        for col, (column, scale) in enumerate((("val_loss", 1.0), ("val_acc", 100.0)), 1):
+            fig.add_trace(go.Scatter(x=h["epoch"], y=h[column] * scale, name=label, legendgroup=label,
+                                     showlegend=col == 1, mode="lines", line=dict(width=1.5)), 1, col)
+    for col, column in enumerate(("val_loss", "val_acc"), 1):
+        points = (paper or {}).get(column, [])
+        if points:
+            fig.add_trace(go.Scatter(x=[e for e, _ in points], y=[v for _, v in points], name=f"paper: {column}",
+                                     mode="markers", marker=dict(symbol="star", size=14, color="black")), 1, col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=_title(title, note), height=420)
+    return fig
+
+
 def confusion(metrics: dict, class_names: list[str], title: str = "Confusion matrix",
               note: str | None = None, normalize: bool = True) -> go.Figure:
     cm = np.array(metrics["confusion_matrix"], dtype=float)

@@ -1,0 +1,32 @@
+"""What a chapter draws from published records: per row its curves beside the paper's per-epoch
+values, its folds and its pooled confusion matrix."""
+from fer_core import ledger, plots
+from fer_core.chapter import Chapter
+from fer_core.experiments import read_plan
+from fixtures import fabricate
+
+
+def test_row_figures_draw_every_run_beside_the_papers_epochs(tmp_path, monkeypatch, capsys):
+    drawn = []
+    monkeypatch.setattr(plots, "show", lambda fig: drawn.append(fig))
+    for seed in (0, 1):
+        fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.55, seed=seed,
+                  history={"val_acc": [0.40, 0.55, 0.571], "val_loss": [5.3, 1.3, 1.16]})
+    for fold in range(10):
+        fabricate(tmp_path, "yu", "xception_separable", accuracy=0.9, fold=fold, dataset="ckplus")
+    runs = ledger.read_ledger(tmp_path)
+    du = Chapter("du", "paper", read_plan("du"), runs, None)
+    assert du.paper_points("improved_resnet50") == {"val_loss": [(30, 1.15563), (1, 5.3601)],
+                                                    "val_acc": [(30, 57.31), (1, 41.73)]}
+    du.row_figures("improved_resnet50", "resnet50")
+    assert "no run shown of resnet50" in capsys.readouterr().out
+    curves, confusion = drawn
+    lines = [t for t in curves.data if t.mode == "lines"]
+    assert len(lines) == 4 and {t.name for t in lines} == {"seed 0", "seed 1"}  # loss and accuracy, per run
+    stars = [t for t in curves.data if t.mode == "markers"]
+    assert sorted(stars[1].y) == [41.73, 57.31] and sorted(stars[1].x) == [1, 30]
+    assert "pooled over 2 run(s), 100 test faces" in confusion.layout.title.text
+    drawn.clear()
+    Chapter("yu", "paper", read_plan("yu"), runs, None).row_figures("xception_separable")
+    assert [f.layout.title.text.split(":")[1].strip().split(" ")[0] for f in drawn] == ["validation", "test",
+                                                                                        "confusion"]
