@@ -75,10 +75,37 @@ def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = Non
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     secs = time.perf_counter() - t0
+    if out.is_file():
+        for_readers(out)
     if proc.returncode == 0:
         return Outcome(nb.stem, True, secs, out)
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     return Outcome(nb.stem, False, secs, out, "\n".join(lines[-6:]) or f"papermill exit code {proc.returncode}")
+
+
+HIDDEN = {"parameters", "injected-parameters"}  # papermill's tags: the notebook's and the injected values
+
+
+def for_readers(executed: Path) -> None:
+    """Tag an executed notebook's plumbing for jupyter-book, so the HTML opens with prose: the
+    parameter cells (the notebook's and papermill's injected one) and cells of imports alone are
+    removed, the chapter's set-up cell and the checked cells (``# NBVAL_CHECK_OUTPUT``) show their
+    output without their code. The notebooks in ``notebooks/`` keep everything."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = set(cell.metadata.get("tags", []))
+        lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        imports_only = bool(lines) and all(ln.startswith(("import ", "from ")) for ln in lines)
+        if tags & HIDDEN or (imports_only and not cell.get("outputs")):
+            tags.add("remove-cell")
+        elif checked(cell) or "Chapter.open(" in cell.source or imports_only:
+            tags.add("remove-input")
+        cell.metadata["tags"] = sorted(tags)
+    nbformat.write(nb, executed)
 
 
 def run(profile: str, papers: list[str] | None = None, jobs: int = 1, overrides: list[str] = (),

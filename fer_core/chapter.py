@@ -320,6 +320,18 @@ class Chapter:
         return classification_metrics(y, probs / probs.sum(1, keepdims=True), names)
 
 
+def dirty_records(runs: pd.DataFrame) -> list[str]:
+    """The records among ``runs`` made from a tree with uncommitted changes: ``run (commit +
+    changed files or diff hash)`` each (their provenance says ``dirty``)."""
+    out = []
+    for path in runs["record"]:
+        p = ledger.record(path).provenance
+        if p.get("dirty"):
+            what = ", ".join(p.get("changed_files", [])[:3]) or p.get("diff_sha256", "")[:12] or "changes not recorded"
+            out.append(f"{Path(path).name} ({str(p.get('commit'))[:8]} + {what})")
+    return out
+
+
 def banner_text(ch: Chapter) -> str:
     if ch.shows_published:
         mine = ch.mine
@@ -331,6 +343,11 @@ def banner_text(ch: Chapter) -> str:
         text = (f"> **Published numbers.** The tables, verdicts and figures of this chapter come from "
                 f"{len(mine)} paper-profile run record(s) on {data} ({devices}; finished {dates}; commit {commits}), "
                 f"read from the results ledger.")
+        dirty = dirty_records(mine)
+        if dirty:
+            text += (f"\n>\n> **⚠ {len(dirty)} of them were made from uncommitted code** (their commit plus changes "
+                     f"that no commit holds: {'; '.join(dirty[:3])}{' ...' if len(dirty) > 3 else ''}): the code "
+                     f"that made them cannot be checked out exactly.")
     else:
         text = ("> **No paper-profile run of this chapter is published yet.** Its verdicts say *not tested*, and "
                 "its figures come from the pipeline check below, which shows that the code runs, not what the "

@@ -99,3 +99,22 @@ def test_book_toc_lists_every_notebook():
     toc = (ROOT / "book" / "_toc.yml").read_text()
     for nb in book.discover():
         assert f"executed/{nb.stem}" in toc
+
+
+def test_the_html_hides_the_plumbing_and_the_notebooks_keep_it(tmp_path):
+    """Parameter cells (the notebook's and papermill's injected one) and bare imports leave the
+    HTML; the set-up and checked cells keep their output without their code; prose cells stay."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("profile = 'test'", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("import numpy as np\nfrom fer_core import plots"),
+                nbformat.v4.new_code_cell("ch = Chapter.open('du')\nch.banner()"),
+                nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nch.recipe()"),
+                nbformat.v4.new_code_cell("ch.row_figures('resnet50')")]
+    path = tmp_path / "03_x.ipynb"
+    nbformat.write(nb, path)
+    book.for_readers(path)
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
+    assert [("remove-cell" in t, "remove-input" in t) for t in tags] == [
+        (True, False), (True, False), (True, False), (False, True), (False, True), (False, False)]
+    assert "parameters" in tags[0]  # papermill still finds the parameters cell

@@ -30,3 +30,20 @@ def test_row_figures_draw_every_run_beside_the_papers_epochs(tmp_path, monkeypat
     Chapter("yu", "paper", read_plan("yu"), runs, None).row_figures("xception_separable")
     assert [f.layout.title.text.split(":")[1].strip().split(" ")[0] for f in drawn] == ["validation", "test",
                                                                                         "confusion"]
+
+
+def test_a_published_record_from_uncommitted_code_is_flagged(tmp_path):
+    import json
+
+    from fer_core.chapter import banner_text
+
+    row = fabricate(tmp_path, "du", "resnet50", accuracy=0.44)
+    fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.57)
+    runs = ledger.read_ledger(tmp_path)
+    ch = Chapter("du", "paper", read_plan("du"), runs, None)
+    assert "uncommitted" not in banner_text(ch)
+    prov = ledger.record(row["record"]).path / "provenance.json"
+    p = json.loads(prov.read_text())
+    prov.write_text(json.dumps({**p, "dirty": True, "changed_files": ["fer_core/engine.py"], "diff_sha256": "ab12"}))
+    text = banner_text(ch)
+    assert "1 of them were made from uncommitted code" in text and "fer_core/engine.py" in text
