@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import ledger
+from . import ledger, stats
 from .claims import PAPERS, read_claims
+from .data import duplicates
 from .verdicts import Estimate
 
 # Targets of the chapter (params/papers/cpu.yaml, protocol): best PrivateTest accuracy in % within
@@ -79,16 +80,38 @@ def budget_table(runs: pd.DataFrame) -> pd.DataFrame:
         epochs = _epochs_trained(h)
         target = TARGETS.get(int(budget))
         acc = float(run["accuracy"]) * 100
+        low, high = stats.wilson(round(float(run["accuracy"]) * rec.metrics["n"]), rec.metrics["n"])
+        dup = duplicates.read(rec.path)
         rows.append({
             "model": run["model"], "budget (min)": budget / 60, "epochs trained": round(epochs, 2),
             "images/s (training)": round(epochs * train_images / float(h["elapsed_s"].iloc[-1]), 1),
             "selected epoch": int(rec.metrics["selected_epoch"]),
             "PublicTest (%)": round(float(run["best_val_acc"]) * 100, 2), "PrivateTest (%)": round(acc, 2),
+            "95% interval (Wilson)": f"{low * 100:.2f}–{high * 100:.2f}",
             "macro F1 (%)": round(float(run["macro_f1"]) * 100, 2),
+            "PrivateTest without twins (%)": round(dup["duplicate_free"]["accuracy"] * 100, 2) if dup else None,
+            "macro F1 without twins (%)": round(dup["duplicate_free"]["macro_f1"] * 100, 2) if dup else None,
             "wall time (min)": round(float(run["wall_time_s"]) / 60, 1),
             "target (%)": target, "meets it": "—" if target is None else ("yes" if acc >= target else "no")})
     return pd.DataFrame(rows).sort_values(["budget (min)", "PrivateTest (%)"], ascending=[True, False]) \
         .reset_index(drop=True) if rows else pd.DataFrame(rows)
+
+
+def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every two FER2013 runs of the same budget, on the same PrivateTest faces: their accuracies,
+    the faces only one gets right, McNemar's exact p and the wording it allows."""
+    fer = _runs(runs, "fer2013")
+    rows = []
+    for budget, group in fer.groupby(fer["variant"].str.extract(r"-(\d+m)$")[0], sort=False):
+        recs = [(r["model"], ledger.record(r["record"]).predictions) for _, r in group.iterrows()]
+        for i, (name_a, a) in enumerate(recs):
+            for name_b, b in recs[i + 1:]:
+                t = stats.mcnemar(a["pred"] == a["target"], b["pred"] == b["target"])
+                better = {"A better": f"{name_a} better", "B better": f"{name_b} better"}.get(t.verdict, t.verdict)
+                rows.append({"budget": budget, "A": name_a, "B": name_b, "A (%)": round(t.accuracy_a * 100, 2),
+                             "B (%)": round(t.accuracy_b * 100, 2), "only A right": t.only_a,
+                             "only B right": t.only_b, "McNemar p": round(t.p, 4), "on these faces": better})
+    return pd.DataFrame(rows)
 
 
 def targets_summary(table: pd.DataFrame) -> list[str]:
@@ -107,7 +130,8 @@ def targets_summary(table: pd.DataFrame) -> list[str]:
 
 
 def ckplus_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per model on CK+: folds run, accuracy and macro F1 mean ± std over the folds (%), epochs."""
+    """Per model on CK+: folds run, accuracy and macro F1 over the folds with the 95% interval of
+    their mean (%), epochs per fold."""
     ck = _runs(runs, "ckplus")
     rows = []
     for model, folds in ck.groupby("model", sort=False):

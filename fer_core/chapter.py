@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import ledger, plots, verdicts
 from .claims import claims_of, row_ref, short_source
-from .data import SYNTHETIC_NOTE
+from .data import SYNTHETIC_NOTE, duplicates
 from .experiments import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan, run_paper
 
 PUBLISHED_DIR = "results"
@@ -218,7 +218,7 @@ class Chapter:
                 scale = 100.0 if label.endswith("(%)") else 1.0
                 values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
                 entry[label] = (verdicts.row_estimate(mine[~np.isnan(values)], metric, scale).text(2 if scale > 1 else 4)
-                                if (~np.isnan(values)).any() else "not run")
+                                if (~np.isnan(values)).any() else "—" if len(mine) else "not run")
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 
@@ -318,6 +318,26 @@ class Chapter:
         y = np.concatenate([r.predictions["target"].to_numpy() for r in records])
         probs = np.concatenate([r.probs for r in records])
         return classification_metrics(y, probs / probs.sum(1, keepdims=True), names)
+
+
+def twins_note(runs: pd.DataFrame) -> str:
+    """What FER2013's training twins do to the published FER2013 records, in numbers read from
+    their ``duplicate_free.json`` (one markdown paragraph)."""
+    fer = runs[runs["dataset"] == "fer2013"] if len(runs) else runs
+    found = [d for d in (duplicates.read(ledger.record(p).path) for p in fer["record"]) if d]
+    head = ("**FER2013's test faces include training faces.** Every FER2013 claim — each paper's and ours — "
+            "is measured on a PrivateTest split in which some faces are byte-identical to a training face "
+            "(`python -m fer_core duplicates`: exact pixel identity after decoding; near-duplicates are not "
+            "caught). A model can score those by memory. The verdicts compare the full split, as the papers "
+            "report it; every FER2013 record also carries its scores without those faces (`duplicate_free.json`), "
+            "and the chapters show both.")
+    if not found:
+        return head + " No FER2013 record is published yet to measure what this changes."
+    drops = [100 * (d["full"]["accuracy"] - d["duplicate_free"]["accuracy"]) for d in found]
+    return head + (f" On the {len(found)} published FER2013 record(s), {found[0]['dropped']} of "
+                   f"{found[0]['full']['n']} PrivateTest faces have a training twin, and leaving them out lowers "
+                   f"the accuracy by {min(drops):.2f} to {max(drops):.2f} points: every paper's FER2013 number "
+                   f"likely shares that inflation, and none of them says so.")
 
 
 def dirty_records(runs: pd.DataFrame) -> list[str]:

@@ -201,6 +201,44 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_duplicates(args) -> int:
+    from . import ledger
+    from .data import duplicates, load
+
+    data = load(args.source, args.data_dir)
+    if not duplicates.applies(data):
+        print(f"error: {data.source} ({data.location or 'generated'}) is not FER2013 with its training split; give "
+              f"--data-dir with fer2013/ or fer2013.csv", file=sys.stderr)
+        return 2
+    twins = duplicates.training_twins(data)
+    print(f"{data.source} ({data.location}), fingerprint {data.fingerprint}; method: {duplicates.METHOD}")
+    counts = twins.counts(data.class_names)
+    for split, part in counts.groupby(level="split"):
+        total = int((data.split == split).sum())
+        print(f"  {split:5s} {int(part['twins'].sum()):4d} of {total} faces have a training twin "
+              f"({int(part['same_label'].sum())} with its label): " +
+              ", ".join(f"{c} {n}" for (_, c), n in part["twins"].items()))
+    for _, r in twins.table.head(args.show).iterrows():
+        print(f"  {r['file']} = {r['twin_file']}")
+    if args.records:
+        runs = ledger.read_ledger(args.records)
+        for path in runs.loc[runs["dataset"] == "fer2013", "record"]:
+            record = ledger.record(path)
+            target = record.path / duplicates.FILE
+            if target.is_file():
+                print(f"  kept {target} (already there)")
+            elif record.provenance["data"].get("fingerprint") != data.fingerprint:
+                print(f"  skipped {record.path}: made on other data (fingerprint "
+                      f"{record.provenance['data'].get('fingerprint')}, these are {data.fingerprint})")
+            else:
+                dup = {**duplicates.scores(record.predictions, twins.files("test")),
+                       "data_fingerprint": data.fingerprint}
+                target.write_text(json.dumps(dup, indent=1))
+                print(f"  wrote {target}: accuracy {dup['full']['accuracy']:.4f} -> "
+                      f"{dup['duplicate_free']['accuracy']:.4f} without {dup['dropped']} twins")
+    return 0
+
+
 def _cmd_models(args) -> int:
     from .models import REGISTRY, count_parameters, create_model
 
@@ -294,6 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--folds", type=int, default=10, help="CK+ cross-validation folds")
     d.add_argument("--json", action="store_true")
     d.set_defaults(fn=_cmd_data)
+
+    u = sub.add_parser("duplicates", help="FER2013's validation and test faces that are also training faces; "
+                                          "with --records, each FER2013 record's scores without them")
+    u.add_argument("--source", default="fer2013", choices=[s for s in SOURCES if s.startswith("fer2013")])
+    u.add_argument("--data-dir", default=None)
+    u.add_argument("--show", type=int, default=5, help="pairs to print")
+    u.add_argument("--records", default=None, metavar="RESULTS_DIR",
+                   help="write duplicate_free.json into every FER2013 record of this ledger that has none")
+    u.set_defaults(fn=_cmd_duplicates)
 
     m = sub.add_parser("models", help="every registered model with its parameter count and input size")
     m.add_argument("--classes", type=int, default=7)

@@ -21,6 +21,7 @@ from torch import nn
 
 from . import attention, checkpoints, ledger, preflight
 from . import data as fer_data
+from .data import duplicates
 from .augment import augment, random_view_params, tencrop_views, to_input, warp
 from .config import RESULT_NEUTRAL, AugmentConfig, Config, ConfigError, diff_settings, load_config, result_settings
 from .hardware import cpu_bf16_units
@@ -422,7 +423,8 @@ def _test_and_record(cfg: Config, paths: RunPaths, model: nn.Module, data: fer_d
     prov["attention_s"] = round(time.perf_counter() - t_attention, 2)  # its share of the run: bench attention
     if state.get("changes"):
         prov["resumed_with_changes"] = state["changes"]
-    write_record(paths, cfg, state["history"], metrics, roc, predictions, prov, explained)
+    write_record(paths, cfg, state["history"], metrics, roc, predictions, prov, explained,
+                 extra={duplicates.FILE: duplicates.for_run(data, predictions)})
     record = RunRecord.read(paths.results)
     ledger.append(cfg.output.results_dir, ledger.row_of(record, **cfg.ledger_tags()))
     return record

@@ -365,3 +365,28 @@ def per_class_faces(atts: dict, title: str, note: str | None = None, pool: int =
     fig.update_yaxes(showticklabels=False, scaleanchor="x", constrain="domain")
     fig.update_annotations(font_size=9)
     return fig
+
+
+def training_twins(data, n: int = 6) -> None:
+    """FER2013's validation and test faces that are training faces: counts per split and class
+    (``fer_core.data.duplicates``) and ``n`` test faces beside their twin; one line for other data."""
+    from IPython.display import display
+
+    from .data import duplicates
+
+    if not duplicates.applies(data):
+        print(f"{data.source}: not FER2013 with its training split; no twins to look for")
+        return
+    twins = duplicates.training_twins(data)
+    counts = twins.counts(data.class_names)["twins"].unstack("class", fill_value=0)
+    counts["all"] = counts.sum(1)
+    counts["of"] = [int((data.split == s).sum()) for s in counts.index]
+    print(f"method: {duplicates.METHOD}")
+    display(counts)
+    pairs = twins.table[twins.table["split"] == "test"].head(n)
+    if len(pairs):
+        names = data.class_names
+        show(image_grid({"test face": [data.images[i] for i in pairs["row"]],
+                         "training twin": [data.images[j] for j in pairs["twin_row"]]},
+                        [f"{names[a]} / {names[b]}" for a, b in zip(pairs["target"], pairs["twin_target"])],
+                        "PrivateTest faces and their training twins (labels: test / training)", data.note))

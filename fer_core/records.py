@@ -178,9 +178,14 @@ def write_json(path: Path, obj) -> None:
 
 
 def write_record(paths: RunPaths, cfg: Config, history: list[dict], metrics: dict, roc: dict,
-                 predictions: pd.DataFrame, prov: dict, attention: dict | None = None) -> None:
-    """Write the record; ``metrics.json`` goes last, so its presence means a complete run."""
+                 predictions: pd.DataFrame, prov: dict, attention: dict | None = None,
+                 extra: dict[str, dict | None] | None = None) -> None:
+    """Write the record; ``metrics.json`` goes last, so its presence means a complete run.
+    ``extra``: further JSON files of the record by name (None: not written)."""
     paths.results.mkdir(parents=True, exist_ok=True)
+    for name, content in (extra or {}).items():
+        if content is not None:
+            write_json(paths.results / name, content)
     if attention is not None:
         from .attention import FILE, write
 

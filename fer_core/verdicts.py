@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import ledger
 from .claims import row_ref
+from .data import duplicates
 from .experiments import read_plan
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTED = "reproduced", "not reproduced", "not tested"
@@ -140,7 +141,8 @@ def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
     """One value per run: a ledger column, or a value read from the run's record."""
     if ":" not in metric:
         if metric not in runs.columns:
-            raise KeyError(f"metric {metric!r} is neither a ledger column nor 'last:', 'first:' or 'metrics:'")
+            raise KeyError(f"metric {metric!r} is neither a ledger column nor 'last:', 'first:', 'metrics:' or "
+                           f"'duplicate_free:'")
         return runs[metric].astype(float).tolist()
     kind, _, what = metric.partition(":")
     out = []
@@ -154,6 +156,9 @@ def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
             for key in what.split("."):
                 value = value[key]
             out.append(float(value))
+        elif kind == "duplicate_free":  # FER2013 without the test faces that are training faces
+            dup = duplicates.read(record.path)
+            out.append(float(dup["duplicate_free"][what]) if dup else float("nan"))
         else:
             raise KeyError(f"metric {metric!r}: unknown kind {kind!r}")
     return out
@@ -181,7 +186,7 @@ def complete_folds(runs: pd.DataFrame, paper: str) -> tuple[pd.DataFrame, str]:
 
 
 ACCURACIES = ("accuracy", "accuracy_tta_tencrop", "accuracy_tta_random_views", "last:val_acc", "first:val_acc",
-              "last:test_acc")
+              "last:test_acc", "duplicate_free:accuracy")
 
 
 def faces_scored(runs: pd.DataFrame, metric: str) -> list[int | None]:
@@ -195,6 +200,8 @@ def faces_scored(runs: pd.DataFrame, metric: str) -> list[int | None]:
         record = ledger.record(path)
         if "val_acc" in metric:
             out.append((record.provenance.get("data") or {}).get("sizes", {}).get("val"))
+        elif metric.startswith("duplicate_free:"):
+            out.append((duplicates.read(record.path) or {}).get("duplicate_free", {}).get("n"))
         else:
             out.append(record.metrics.get("n"))
     return out
