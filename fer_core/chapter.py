@@ -340,6 +340,19 @@ def twins_note(runs: pd.DataFrame) -> str:
                    f"likely shares that inflation, and none of them says so.")
 
 
+def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
+    """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``
+    its runs and the hours this CPU would need (``python -m fer_core queue gpu --status --save``,
+    ``results/bench/queue_gpu.csv``); None when that file is not there."""
+    path = Path(path) if path is not None else ledger.ROOT / "results" / "bench" / "queue_gpu.csv"
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path)
+    t = t.assign(**{"days here (at most)": (t["hours left (at most)"] / 24).round(1)})
+    return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)", "estimated",
+              "machine"]].set_index("item")
+
+
 def dirty_records(runs: pd.DataFrame) -> list[str]:
     """The records among ``runs`` made from a tree with uncommitted changes: ``run (commit +
     changed files or diff hash)`` each (their provenance says ``dirty``)."""

@@ -136,6 +136,8 @@ def _cmd_queue(args) -> int:
               f"progress, {table['left'].sum()} not started; "
               + (f"about {hours.sum():.1f} hours left here at most" if hours.notna().all()
                  else "hours unknown (no benchmark: python -m fer_core.bench train)"))
+        if args.save:
+            print(f"saved {queues.save_status(table, args.name)}")
         return 0
     rows = queues.run(items, time_limit=_time_limit(args.time_limit))
     print(f"queue {args.name}: done, {len(rows)} run(s) with a record")
@@ -302,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("queue", help="run a queue of plan slices in order (params/queues/<name>.yaml), for hours")
     q.add_argument("name", help="params/queues/<name>.yaml (cpu, gpu) or a path")
     q.add_argument("--status", action="store_true", help="done / in progress / left per item, with hours; run nothing")
+    q.add_argument("--save", action="store_true", help="with --status: keep the table in results/bench/queue_<name>.csv "
+                                                   "(the front chapter reads the GPU queue's)")
     q.add_argument("--time-limit", default=None, help="e.g. 2h40m: stop after the epoch that reaches it, exit "
                                                       "status 75; the same command continues")
     q.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")

@@ -13,6 +13,7 @@ which order, never how.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ import yaml
 
 from . import slices
 from .engine import TimeLimitReached
+from .hardware import cpu_info
+from .records import git_commit
 from .paths import project_path
 
 QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
@@ -110,6 +113,23 @@ def status(items: list[Item]) -> pd.DataFrame:
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
                      "hours left (at most)": None if hours is None else round(hours, 1)})
     return pd.DataFrame(rows)
+
+
+def status_path(name: str) -> Path:
+    """Where ``queue <name> --status --save`` keeps its table: ``results/bench/queue_<name>.csv``."""
+    return project_path(f"results/bench/queue_{name}.csv")
+
+
+def save_status(table: pd.DataFrame, name: str, path: str | Path | None = None) -> Path:
+    """The status table with when, where and from which code and benchmark it was estimated: the
+    front chapter reads it to say in numbers why the GPU queue's claims are not tested."""
+    path = Path(path) if path is not None else status_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = table.assign(queue=name, estimated=time.strftime("%Y-%m-%d"), commit=git_commit().get("commit"),
+                       machine=f"{cpu_info()['cpu']} ({os.cpu_count()} cores)",
+                       basis="results/bench/train_cpu.csv (the book loop's measured img/s, scaled by GMAC)")
+    out.to_csv(path, index=False)
+    return path
 
 
 def run(items: list[Item], *, time_limit: float | None = None) -> pd.DataFrame:

@@ -47,3 +47,22 @@ def test_a_published_record_from_uncommitted_code_is_flagged(tmp_path):
     prov.write_text(json.dumps({**p, "dirty": True, "changed_files": ["fer_core/engine.py"], "diff_sha256": "ab12"}))
     text = banner_text(ch)
     assert "1 of them were made from uncommitted code" in text and "fer_core/engine.py" in text
+
+
+def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path):
+    import json
+
+    from fer_core import budgets
+
+    for fold in range(2):
+        row = fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.8, fold=fold, dataset="ckplus", model="stn_sr",
+                        history={"elapsed_s": [10.0, 20.0, 30.0]})
+        prov = ledger.record(row["record"]).path / "provenance.json"
+        p = json.loads(prov.read_text())
+        p["data"]["sizes"] = {"train": 800}
+        p["precision"] = {"autocast": "bfloat16" if fold else None}
+        prov.write_text(json.dumps(p))
+    runs = ledger.read_ledger(tmp_path).assign(device="cpu")
+    t = budgets.queue_speed(runs)
+    assert t.loc[0, "runs"] == 2 and t.loc[0, "training images/s (median)"] == 80.0  # 3 epochs x 800 / 30 s
+    assert t.loc[0, "precision"] == "bfloat16 + float32"

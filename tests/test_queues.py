@@ -106,3 +106,18 @@ def test_a_dirty_tree_is_named_in_the_provenance(tmp_path):
     assert info["dirty"] and info["changed_files"] == ["code.py"] and len(info["diff_sha256"]) == 16
     (tmp_path / "code.py").write_text("a = 3\n")
     assert git_commit(tmp_path)["diff_sha256"] != info["diff_sha256"]
+
+
+def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapter_reads_it(tmp_path):
+    import pandas as pd
+
+    from fer_core import queues
+    from fer_core.chapter import gpu_wait
+
+    table = pd.DataFrame([{"item": 1, "slice": "pham: resmaskingnet seeds 0", "runs": 1, "finished": 0,
+                           "in progress": 0, "left": 1, "hours left (at most)": 240.0}])
+    path = queues.save_status(table, "gpu", tmp_path / "queue_gpu.csv")
+    saved = pd.read_csv(path)
+    assert {"estimated", "commit", "machine", "basis"} <= set(saved.columns) and saved["queue"].iloc[0] == "gpu"
+    wait = gpu_wait(path)
+    assert wait.loc[1, "days here (at most)"] == 10.0 and gpu_wait(tmp_path / "none.csv") is None
