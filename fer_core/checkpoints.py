@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -23,14 +24,26 @@ class CheckpointError(RuntimeError):
 
 
 def save(obj: dict, path: Path, *, keep_previous: bool = False) -> None:
-    """Write ``obj`` to ``path`` through a temporary file (a run killed while saving keeps the
-    previous checkpoint); with ``keep_previous`` the file it replaces becomes ``last.prev.pt``."""
+    """Write ``obj`` to ``path`` through a temporary file; with ``keep_previous`` the file it
+    replaces stays as ``last.prev.pt``. ``path`` exists at every moment of the write, old or new:
+    the previous file gets its second name by a hard link before the new one replaces it in one
+    atomic rename, so a run killed at any point resumes from a complete checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     if keep_previous and path.is_file():
-        os.replace(path, path.with_name(PREVIOUS))
+        prev = path.with_name(PREVIOUS)
+        prev.unlink(missing_ok=True)
+        try:
+            os.link(path, prev)
+        except OSError:  # a file system without hard links: a copy, still before the rename
+            shutil.copyfile(path, prev)
     os.replace(tmp, path)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """What a checkpoint folder holds besides ``last.pt`` from a write that was cut off."""
+    return [p.name for p in (folder / PREVIOUS, folder / "last.tmp") if p.is_file()]
 
 
 def _fix(path: Path, resume: bool) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import checkpoints
 from .config import Config
 from .hardware import cpu_info
 from .paths import project_path
@@ -48,7 +49,8 @@ class RunPaths:
 
     @property
     def started(self) -> bool:
-        return (self.checkpoints / "last.pt").is_file() or self.results.is_dir()
+        return ((self.checkpoints / "last.pt").is_file() or self.results.is_dir()
+                or bool(checkpoints.leftovers(self.checkpoints)))
 
 
 def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
@@ -64,8 +66,15 @@ def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
                 d.rename(d.with_name(f"{d.name}.replaced-{stamp}"))
         return False
     if paths.started and not paths.finished:
-        if resume and (paths.checkpoints / "last.pt").is_file():
+        if resume and (paths.checkpoints / checkpoints.LAST).is_file():
             return True
+        found = checkpoints.leftovers(paths.checkpoints)
+        if resume and found:  # a kill inside a checkpoint write of older code: never start again silently
+            raise RunExistsError(
+                f"Run {paths.results} has no {checkpoints.LAST} but {' and '.join(found)} in {paths.checkpoints}, "
+                f"left by a checkpoint write that was cut off. To resume from the epoch before, move "
+                f"{checkpoints.PREVIOUS} to {checkpoints.LAST}; or set output.overwrite=true to start again (the old "
+                f"files are moved aside).")
         if not resume:
             raise RunExistsError(
                 f"Run {paths.results} was started but did not finish. Resume it with --resume (resume=True), "

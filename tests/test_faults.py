@@ -15,7 +15,7 @@ from fer_core.engine import evaluate_run, train
 from fer_core.locks import RunLockedError
 from fer_core.paths import params_file
 from fer_core.preflight import PreflightError
-from fer_core.records import RunPaths
+from fer_core.records import RunExistsError, RunPaths
 
 FAST = ["data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]"]
 
@@ -73,6 +73,44 @@ def test_a_broken_last_checkpoint_is_named_with_the_fix(tiny_cfg, damage):
     with pytest.raises(CheckpointError, match=rf"Checkpoint {last} .*move last\.prev\.pt to last\.pt") as e:
         train(cfg, resume=True)
     assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+
+
+def test_a_kill_inside_the_checkpoint_write_resumes_from_a_complete_checkpoint(tiny_cfg, monkeypatch):
+    """Killed at the rename that installs the new last.pt (#26 item 2): last.pt is the epoch before,
+    whole, and the resumed run ends where a straight one does (it used to start again from epoch 1,
+    exit 0, beside a complete last.tmp and last.prev.pt)."""
+    from fer_core import checkpoints
+
+    straight = train(tiny_cfg(*FAST, "train.epochs=3", "run=straight", "train.checkpoint_every=0"))
+    cfg = tiny_cfg(*FAST, "train.epochs=3", "run=killed", "train.checkpoint_every=0")
+    real, calls = os.replace, []
+
+    def killed(src, dst):
+        if os.path.basename(src) == "last.tmp":
+            calls.append(dst)
+            if len(calls) == 2:  # the write of epoch 2's last.pt, cut where it installs the new file
+                raise KeyboardInterrupt("killed")
+        return real(src, dst)
+    monkeypatch.setattr(checkpoints.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(checkpoints.os, "replace", real)
+    ckpt = RunPaths.of(cfg).checkpoints
+    assert (ckpt / "last.pt").is_file() and torch.load(ckpt / "last.pt", weights_only=True)["state"]["epoch"] == 1
+    resumed = train(cfg, resume=True)
+    assert resumed.metrics["accuracy"] == straight.metrics["accuracy"]
+    assert resumed.history.drop(columns="elapsed_s").equals(straight.history.drop(columns="elapsed_s"))
+
+
+def test_a_checkpoint_folder_without_last_but_with_leftovers_is_refused_naming_them(tiny_cfg):
+    """What older code left when killed between its two renames: no last.pt, a last.prev.pt."""
+    cfg = tiny_cfg(*FAST, "train.epochs=3")
+    train(cfg, stop_after=2)
+    ckpt = RunPaths.of(cfg).checkpoints
+    (ckpt / "last.pt").replace(ckpt / "last.tmp")
+    with pytest.raises(RunExistsError, match=r"no last\.pt but last\.prev\.pt and last\.tmp .* move last\.prev\.pt "
+                                             r"to last\.pt"):
+        train(cfg, resume=True)
 
 
 def test_a_broken_best_checkpoint_is_named_at_evaluation(tiny_cfg, capsys):
