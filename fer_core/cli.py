@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from .checkpoints import CheckpointError
     from .data import DataError
-    from .engine import TimeLimitReached
+    from .engine import DivergedError, TimeLimitReached
     from .locks import RunLockedError
     from .preflight import PreflightError
     from .records import DirtyTreeError, RunExistsError
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resume me: {e}", file=sys.stderr)
         return 75
     except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError, QueueError,
-            DirtyTreeError, FileNotFoundError, KeyError, ValueError) as e:
+            DirtyTreeError, DivergedError, FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -301,6 +301,32 @@ def _fresh_state() -> dict:
             "stopped_early": False}
 
 
+class DivergedError(RuntimeError):
+    """Training reached a non-finite loss; the message names the epoch, the step, the loss term
+    and the likely cause."""
+
+
+def _check_finite(cfg: Config, model: nn.Module, opt, epoch: int, first_bad: int, steps: int, sums: dict) -> None:
+    """Stop a diverged run at the end of the epoch it diverged in, before anything of it is saved:
+    a non-finite loss (its first step and term), or weights and statistics that are no longer finite."""
+    where = None
+    if first_bad >= 0:
+        terms = [k for k, v in sums.items() if k != "loss" and not torch.isfinite(v)] or ["loss"]
+        where = f"the loss ({', '.join(terms)}) became non-finite at epoch {epoch + 1}, step {first_bad} of {steps}"
+    else:
+        broken = [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+                  if t.is_floating_point() and not torch.isfinite(t).all()]
+        if broken:
+            where = (f"the weights became non-finite in epoch {epoch + 1} ({', '.join(broken[:3])}"
+                     f"{' ...' if len(broken) > 3 else ''}) while its loss stayed finite")
+    if where:
+        raise DivergedError(
+            f"Run {cfg.run_name} diverged: {where}, learning rate {opt.param_groups[0]['lr']:g}. Likely cause: a "
+            f"learning rate too high for this model (train.optimizer.lr), or non-finite weights or inputs. Nothing "
+            f"of this epoch was saved: the last checkpoint is the last finite one; lower the learning rate and start "
+            f"again with output.overwrite=true.")
+
+
 def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.Optimizer, criterion: Criterion,
                  images: torch.Tensor, targets: torch.Tensor, epoch: int, clock=None, timed=None) -> dict:
     """One pass over the training split; returns the epoch's mean loss terms and accuracy. The
@@ -318,6 +344,7 @@ def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.O
     if len(steps) > 1 and len(steps[-1]) == 1:
         steps.pop()  # BatchNorm cannot train on a batch of one image
     done = 0
+    first_bad = torch.full((), -1, device=setup.device, dtype=torch.long)  # first step with a non-finite loss
     for idx in _progress(steps, cfg.train.progress, leave=False, desc=f"epoch {epoch + 1}", unit="batch"):
         if clock is not None:
             spent = clock()
@@ -336,7 +363,9 @@ def _train_epoch(cfg: Config, setup: Setup, model: nn.Module, opt: torch.optim.O
         opt.step()
         for k, v in terms.items():
             sums[k] += v.detach() * len(idx)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(terms["loss"].detach()), done, first_bad)
         correct += (logits_of(out).argmax(1) == y).sum()
+    _check_finite(cfg, model, opt, epoch, int(first_bad), len(steps), sums)  # one sync per epoch
     seen = max(1, sum(len(i) for i in steps[:done]))
     return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_share": round(done / len(steps), 4),
             **{f"train_{k}": float(v) / seen for k, v in sums.items()}, "train_acc": int(correct) / seen}

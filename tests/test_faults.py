@@ -113,6 +113,35 @@ def test_a_checkpoint_folder_without_last_but_with_leftovers_is_refused_naming_t
         train(cfg, resume=True)
 
 
+def test_a_diverging_run_stops_at_its_first_non_finite_loss_keeping_the_last_finite_checkpoint(tiny_cfg, capsys):
+    """lr = 1e6 (#26 item 1): it used to train every epoch, then die at the test with "Input contains
+    NaN" and no record; now one line names the epoch, the step, the term and the cause."""
+    from fer_core.engine import DivergedError
+
+    cfg = tiny_cfg(*FAST, "train.epochs=4", "train.checkpoint_every=0", "train.optimizer.lr=1e6")
+    with pytest.raises(DivergedError, match=r"diverged: the (loss \(ce\)|weights) became non-finite (at|in) epoch "
+                                            r"\d.*learning rate [0-9.e+]+\. Likely cause: a learning rate too high") as e:
+        train(cfg)
+    assert "\n" not in str(e.value)
+    ckpt = RunPaths.of(cfg).checkpoints / "last.pt"
+    if ckpt.is_file():  # what was saved is finite
+        state = torch.load(ckpt, weights_only=True)["model"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert not RunPaths.of(cfg).finished
+
+
+def test_weights_with_nan_are_refused_at_load_naming_the_keys(tmp_path):
+    from fer_core.models import create_model, load_weights
+
+    model = create_model("simple_cnn")
+    state = model.state_dict()
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(ValueError, match=rf"nan\.pth \(model\.weights\) holds non-finite values .*{first}"):
+        load_weights(create_model("simple_cnn"), tmp_path / "nan.pth")
+
+
 def test_a_broken_best_checkpoint_is_named_at_evaluation(tiny_cfg, capsys):
     cfg = tiny_cfg(*FAST)
     record = train(cfg)
