@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resume me: {e}", file=sys.stderr)
         return 75
     except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError, QueueError,
-            DirtyTreeError, DivergedError, FileNotFoundError, KeyError, ValueError) as e:
+            DirtyTreeError, DivergedError, FileNotFoundError, KeyError, ValueError) as e:  # LedgerError: a ValueError
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -535,6 +535,7 @@ def _preflight(cfg: Config, paths: RunPaths, data: fer_data.FERData, model: nn.M
                opt: torch.optim.Optimizer) -> None:
     """Before the first batch: the data cache is writable, the disk has room for the checkpoints
     (the results and checkpoint folders are checked before the run is locked)."""
+    ledger.check(cfg.output.results_dir)  # a damaged ledger is named now, not after hours of training
     if data.source not in fer_data.BUNDLED:
         preflight.writable(fer_data.cache_dir(), "data cache (FER_CACHE_DIR)")
     slots = {"sgd": 1 if cfg.train.optimizer.momentum else 0}.get(cfg.train.optimizer.name, 2)

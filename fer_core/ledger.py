@@ -9,6 +9,7 @@ in parallel can share one ledger.
 """
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import json
@@ -38,10 +39,43 @@ def ledger_path(results_dir: str | Path) -> Path:
     return project_path(results_dir) / LEDGER
 
 
+REQUIRED = ["paper", "model", "variant", "dataset", "seed", "profile", "accuracy", "record"]
+
+
+class LedgerError(ValueError):
+    """A ledger that cannot be trusted as it is; the message names the file, the line and the fix."""
+
+
+def check(results_dir: str | Path) -> None:
+    """The ledger is whole before anything reads it or appends to it: a ledger's header, every line
+    with the header's number of fields, the last one ended. Nothing is repaired silently."""
+    path = ledger_path(results_dir)
+    if not path.is_file():
+        return
+    text = path.read_text()
+    if not text:
+        return
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]]))
+    missing = [c for c in REQUIRED if c not in header]
+    fix = (f"the run records under {path.parent} are not affected: move the file aside and the runs re-enter a new "
+           f"ledger as they are read back (python -m fer_core run / queue with the same slice)")
+    if missing:
+        raise LedgerError(f"Ledger {path} line 1 is not a ledger's header (no {', '.join(missing)}): {fix}.")
+    if not text.endswith("\n"):
+        raise LedgerError(f"Ledger {path} line {len(lines)} is cut off (no end of line: a write was interrupted): "
+                          f"delete that line, or {fix}.")
+    for n, fields in enumerate(csv.reader(lines[1:]), 2):
+        if fields and len(fields) != len(header):
+            raise LedgerError(f"Ledger {path} line {n} has {len(fields)} fields where its header has {len(header)}: "
+                              f"fix or delete that line, or {fix}.")
+
+
 def read_ledger(results_dir: str | Path) -> pd.DataFrame:
     path = ledger_path(results_dir)
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
+    check(results_dir)
     try:
         return pd.read_csv(path, dtype={"fold": "Int64", "commit": str, "config_hash": str})
     except (pd.errors.ParserError, ValueError) as e:

@@ -1,4 +1,6 @@
 """The ledger: one row per record, whatever path named it, kept relative to its checkout."""
+import pytest
+
 from fer_core import ledger
 
 
@@ -33,3 +35,26 @@ def test_the_same_record_named_two_ways_gets_one_row(tmp_path):
                                                  / "base-ckplus-fold8")})
     ledger.append(results, {**row, "record": str(run)})
     assert ledger.read_ledger(results)["record"].tolist() == ["results/qin/base-ckplus-fold8"]
+
+
+@pytest.mark.parametrize("damage", ["cut", "foreign", "short_row"])
+def test_a_damaged_ledger_is_named_before_training_and_never_extended(tiny_cfg, damage):
+    """#26 item 4: a ledger cut mid-line used to read silently and then be corrupted for good by the
+    next append; one with a foreign header let a full run train, then ended with a KeyError."""
+    from fer_core.engine import train
+
+    cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]")
+    first = train(cfg)
+    path = ledger.ledger_path(cfg.output.results_dir)
+    text = path.read_text()
+    broken = {"cut": text[:-25], "foreign": "name,score\nx,1\n",
+              "short_row": text + "pham,resnet34,resnet34\n"}[damage]
+    path.write_text(broken)
+    line = {"cut": r"line 2 is cut off", "foreign": r"line 1 is not a ledger's header \(no paper, model",
+            "short_row": r"line 3 has 3 fields where its header has"}[damage]
+    with pytest.raises(ledger.LedgerError, match=rf"Ledger {path} {line}"):
+        train(tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]",
+                       "run=second"))
+    with pytest.raises(ledger.LedgerError):
+        ledger.append(cfg.output.results_dir, ledger.row_of(first, paper="x", variant="y", profile="z"))
+    assert path.read_text() == broken  # nothing appended to a broken ledger, nothing repaired silently
