@@ -79,16 +79,17 @@ def budget_table(runs: pd.DataFrame) -> pd.DataFrame:
         train_images = int(rec.provenance.get("data", {}).get("sizes", {}).get("train", 0)) or np.nan
         epochs = _epochs_trained(h)
         target = TARGETS.get(int(budget))
-        acc = float(run["accuracy"]) * 100
-        low, high = stats.wilson(round(float(run["accuracy"]) * rec.metrics["n"]), rec.metrics["n"])
+        m = rec.metrics  # the record's numbers, not the ledger's copy of them
+        acc = float(m["accuracy"]) * 100
+        low, high = stats.wilson(round(float(m["accuracy"]) * m["n"]), m["n"])
         dup = duplicates.read(rec.path)
         rows.append({
             "model": run["model"], "budget (min)": budget / 60, "epochs trained": round(epochs, 2),
             "images/s (training)": round(epochs * train_images / float(h["elapsed_s"].iloc[-1]), 1),
             "selected epoch": int(rec.metrics["selected_epoch"]),
-            "PublicTest (%)": round(float(run["best_val_acc"]) * 100, 2), "PrivateTest (%)": round(acc, 2),
+            "PublicTest (%)": round(float(m["best_val_acc"]) * 100, 2), "PrivateTest (%)": round(acc, 2),
             "95% interval (Wilson)": f"{low * 100:.2f}–{high * 100:.2f}",
-            "macro F1 (%)": round(float(run["macro_f1"]) * 100, 2),
+            "macro F1 (%)": round(float(m["macro"]["f1"]) * 100, 2),
             "PrivateTest without twins (%)": round(dup["duplicate_free"]["accuracy"] * 100, 2) if dup else None,
             "macro F1 without twins (%)": round(dup["duplicate_free"]["macro_f1"] * 100, 2) if dup else None,
             "wall time (min)": round(float(run["wall_time_s"]) / 60, 1),
@@ -135,9 +136,10 @@ def ckplus_table(runs: pd.DataFrame) -> pd.DataFrame:
     ck = _runs(runs, "ckplus")
     rows = []
     for model, folds in ck.groupby("model", sort=False):
+        metrics = [ledger.record(p).metrics for p in folds["record"]]  # the records' numbers, not the ledger's
         rows.append({"model": model, "folds": len(folds),
-                     "accuracy (%)": Estimate.of(folds["accuracy"].astype(float) * 100).text(2),
-                     "macro F1 (%)": Estimate.of(folds["macro_f1"].astype(float) * 100).text(2),
+                     "accuracy (%)": Estimate.of([m["accuracy"] * 100 for m in metrics]).text(2),
+                     "macro F1 (%)": Estimate.of([m["macro"]["f1"] * 100 for m in metrics]).text(2),
                      "epochs per fold": Estimate.of(folds["epochs_run"].astype(float)).text(1)})
     return pd.DataFrame(rows)
 

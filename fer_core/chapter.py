@@ -46,9 +46,12 @@ SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ n
 
 def published(published_dir: str | Path | None = None) -> pd.DataFrame:
     """The published runs: the paper-profile rows on real data of the ledger in ``published_dir``
-    (default ``FER_PUBLISHED_DIR``, else ``results/``)."""
+    (default ``FER_PUBLISHED_DIR``, else ``results/``), each with its ``problems`` ('' when its
+    ledger row agrees with its record and its record's metrics recompute from its predictions)."""
     book = ledger.read_ledger(published_dir or os.environ.get("FER_PUBLISHED_DIR") or PUBLISHED_DIR)
-    return book[(book["profile"] == "paper") & (book["dataset"] != "synthetic")].reset_index(drop=True)
+    shown = book[(book["profile"] == "paper") & (book["dataset"] != "synthetic")].reset_index(drop=True)
+    # every published number is checked against its record and the record against its predictions
+    return shown.assign(problems=["; ".join(ledger.problems(row)) for row in shown.to_dict("records")])
 
 
 def pipeline_runs(profile: str | None = None, results_dir: str | None = None) -> pd.DataFrame:
@@ -376,6 +379,10 @@ def banner_text(ch: Chapter) -> str:
         text = (f"> **Published numbers.** The tables, verdicts and figures of this chapter come from "
                 f"{len(mine)} paper-profile run record(s) on {data} ({devices}; finished {dates}; commit {commits}), "
                 f"read from the results ledger.")
+        flagged = mine[mine["problems"] != ""] if "problems" in mine else mine.iloc[:0]
+        if len(flagged):
+            text += (f"\n>\n> **⚠ {len(flagged)} record(s) fail their check** and count in no verdict: " +
+                     "; ".join(f"{Path(r).name}: {p}" for r, p in zip(flagged["record"], flagged["problems"])))
         dirty = dirty_records(mine)
         if dirty:
             text += (f"\n>\n> **⚠ {len(dirty)} of them were made from uncommitted code** (their commit plus changes "

@@ -143,6 +143,17 @@ def _absolute(path: str, results_dir: str | Path) -> Path:
     return p.resolve() if p.is_absolute() else ((checkout_of(project_path(results_dir)) or ROOT) / p).resolve()
 
 
+def problems(row) -> list[str]:
+    """What is wrong with a ledger row's numbers: its record's own problems
+    (:meth:`RunRecord.problems`), and a ledger accuracy that is not its record's."""
+    rec = record(row["record"])
+    out = rec.problems()
+    stated = row.get("accuracy") if hasattr(row, "get") else None
+    if stated is not None and not pd.isna(stated) and abs(float(stated) - float(rec.metrics["accuracy"])) > 1e-6:
+        out.append(f"accuracy {float(stated):.4f} in the ledger, {float(rec.metrics['accuracy']):.4f} in the record")
+    return out
+
+
 def record(path: str | Path) -> RunRecord:
     """The run record a ledger row points to (paths are relative to the project root)."""
     path = Path(path)

@@ -234,6 +234,22 @@ class RunRecord:
     def probs(self) -> np.ndarray:
         return self.predictions.filter(like="prob_").to_numpy()
 
+    def problems(self) -> list[str]:
+        """What does not recompute: the accuracy in metrics.json (plain and each TTA mode whose
+        predictions are kept) against its own predictions.csv, to within one face. Empty for a
+        sound record."""
+        p, m = self.predictions, self.metrics
+        if not {"target", "pred"} <= set(p.columns) or len(p) != m.get("n", len(p)):
+            return [f"predictions.csv does not name the {m.get('n')} test faces metrics.json counts"]
+        checks = [("accuracy", m.get("accuracy"), float((p["pred"] == p["target"]).mean()))]
+        for mode, t in m.get("tta", {}).items():
+            if f"pred_tta_{mode}" in p:
+                checks.append((f"accuracy with TTA {mode}", t.get("accuracy"),
+                               float((p[f"pred_tta_{mode}"] == p["target"]).mean())))
+        one_face = 1.0 / max(1, len(p))
+        return [f"{name} {float(stated or 0):.4f} in metrics.json, {actual:.4f} from predictions.csv"
+                for name, stated, actual in checks if stated is None or abs(float(stated) - actual) > one_face]
+
     @property
     def attention(self):
         """The run's :class:`fer_core.attention.Attention` (FileNotFoundError without one)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -291,6 +292,11 @@ def measure(claim: pd.Series | dict, results: pd.DataFrame) -> Estimate | list[E
         runs = published_runs(results, paper, variant, claim["dataset"])
         if len(runs) == 0:
             return f"no paper-profile run of {ref} on {claim['dataset']}"
+        for row in runs.to_dict("records"):
+            wrong = row.get("problems", None)
+            wrong = ledger.problems(row) if wrong is None else [wrong] if wrong else []
+            if wrong:  # a number that does not recompute from its record's predictions is no evidence
+                return f"{ref}: record {Path(row['record']).name} fails its check ({'; '.join(wrong)})"
         runs, missing = complete_folds(runs, paper)
         if len(runs) == 0:
             return f"{ref} on {claim['dataset']}: {missing} published so far (the protocol needs them all)"

@@ -66,3 +66,46 @@ def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path)
     t = budgets.queue_speed(runs)
     assert t.loc[0, "runs"] == 2 and t.loc[0, "training images/s (median)"] == 80.0  # 3 epochs x 800 / 30 s
     assert t.loc[0, "precision"] == "bfloat16 + float32"
+
+
+def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused_by_the_verdicts(tmp_path):
+    """#26 item 3: a ledger accuracy edited to 0.99 used to show as 99.0%; a metrics.json edited to
+    0.98 disagreed with its predictions and nothing noticed."""
+    import json
+
+    from fer_core import budgets
+    from fer_core.chapter import banner_text, published
+    from fer_core.verdicts import NOT_TESTED, verdict_of
+
+    for seed in (0, 1):
+        fabricate(tmp_path, "du", "resnet50", accuracy=0.44, seed=seed, n=200)
+    path = tmp_path / "ledger.csv"
+    lines = path.read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("accuracy")] = "0.99"
+    path.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    runs = published(tmp_path)
+    assert "accuracy 0.9900 in the ledger, 0.4400 in the record" in runs.loc[0, "problems"]
+    assert runs.loc[1, "problems"] == ""
+    metrics = ledger.record(runs.loc[1, "record"]).path / "metrics.json"
+    m = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({**m, "accuracy": 0.98}))
+    runs = published(tmp_path)
+    assert "accuracy 0.9800 in metrics.json, 0.4400 from predictions.csv" in runs.loc[1, "problems"]
+    claim = {"paper": "du", "row": "resnet50", "versus": "", "dataset": "fer2013", "metric": "accuracy",
+             "relation": "=", "value": 44.0, "unit": "%", "note": ""}
+    v = verdict_of(claim, runs)
+    assert v.verdict == NOT_TESTED and "fails its check" in v.reason
+    assert "2 record(s) fail their check" in banner_text(Chapter("du", "paper", read_plan("du"), runs, None))
+
+
+def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):
+    from fer_core import budgets
+
+    row = fabricate(tmp_path, "cpu", "simple_cnn-5m", accuracy=0.62, n=200, model="simple_cnn",
+                    history={"elapsed_s": [100.0, 200.0, 300.0]})
+    cfg = ledger.record(row["record"]).path / "config.yaml"
+    cfg.write_text(cfg.read_text() + "train: {budget: 300}\n")
+    runs = ledger.read_ledger(tmp_path).assign(accuracy=0.99)
+    assert budgets.budget_table(runs).loc[0, "PrivateTest (%)"] == 62.0
