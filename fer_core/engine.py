@@ -512,6 +512,9 @@ def _train(cfg: Config, paths: RunPaths, data: fer_data.FERData | None, resuming
     for epoch in epochs:
         if state["stopped_early"]:  # a run killed after early stopping resumes straight to the test
             break
+        if clock is not None and clock() >= cfg.train.budget:  # spent by the last checkpoint write: no empty epoch
+            state.update(budget_spent=True, stopped_early=True)
+            break
         row = _train_epoch(cfg, setup, step_model, opt, criterion, images, targets, epoch, clock,
                            timed or _NoSchedule())
         row.update(_validate(model, val_set, setup, cfg))

@@ -56,9 +56,10 @@ uncertainty of that number, not the spread of the runs around it:
   counts only with all its folds published for a seed: a paper's CK+ number is one accuracy over its
   whole protocol, and a few folds are not that.
 
-Why the standard error: with the folds' spread (*s* = 5.6 points for Qin's Base on CK+) a CK+ claim
-would be "reproduced" anywhere within ±12 points of it; the mean over 10 folds is known to ±3.5
-(95%), and that is what the paper's one number is compared with.
+Why the standard error: the folds' spread *s* says how far one fold's accuracy lies from another's,
+while a paper's CK+ number is one accuracy over its whole protocol, the counterpart of our mean over
+all *k* folds, which is √*k* times surer. With *s* in the tolerance, a CK+ claim would pass anywhere
+within 1 + 2*s* of it: for the CK+ folds published in this book, ten points and more either side.
 """
 
 
@@ -159,7 +160,7 @@ def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
             out.append(float(value))
         elif kind == "duplicate_free":  # FER2013 without the test faces that are training faces
             dup = duplicates.read(record.path)
-            out.append(float(dup["duplicate_free"][what]) if dup else float("nan"))
+            out.append(float(dup["duplicate_free"].get(what, float("nan"))) if dup else float("nan"))
         else:
             raise KeyError(f"metric {metric!r}: unknown kind {kind!r}")
     return out
@@ -187,7 +188,8 @@ def complete_folds(runs: pd.DataFrame, paper: str) -> tuple[pd.DataFrame, str]:
 
 
 ACCURACIES = ("accuracy", "accuracy_tta_tencrop", "accuracy_tta_random_views", "last:val_acc", "first:val_acc",
-              "last:test_acc", "duplicate_free:accuracy")
+              "last:test_acc", "duplicate_free:accuracy", "duplicate_free:accuracy_tta_tencrop",
+              "duplicate_free:accuracy_tta_random_views")
 
 
 def faces_scored(runs: pd.DataFrame, metric: str) -> list[int | None]:

@@ -47,7 +47,8 @@ def test_the_budget_ends_the_run_and_its_schedule(budgeted):
     (record,) = [ledger.record(p) for p in budgeted["record"]]
     h = record.history
     assert record.config["train"]["budget"] == 4 and len(h) < record.config["train"]["epochs"]
-    assert h["elapsed_s"].iloc[-1] >= 4 > h["elapsed_s"].iloc[-2]  # stopped by the epoch that spent it
+    # stopped by the epoch that spent it, or by the checkpoint written after it (no empty epoch is started)
+    assert (h["elapsed_s"].iloc[:-1] < 4).all()
     assert (h["epoch_share"].iloc[:-1] == 1).all() and 0 < h["epoch_share"].iloc[-1] <= 1
     assert h["lr"].iloc[-1] < 0.2 * record.config["train"]["optimizer"]["lr"]  # near the end of the cosine
     assert (h["elapsed_s"].diff().dropna() > 0).all()

@@ -44,6 +44,8 @@ def test_the_scores_without_twins_come_from_the_predictions(data):
     assert out["dropped"] == 2 and out["full"]["n"] == len(test) and out["duplicate_free"]["n"] == len(test) - 2
     assert out["full"]["accuracy"] == pytest.approx(2 / len(test)) and out["duplicate_free"]["accuracy"] == 0.0
     assert duplicates.for_run(replace(d, source="synthetic"), predictions) is None  # FER2013 only
+    tta = duplicates.for_run(d, predictions.assign(pred_tta_random_views=d.targets[test]))  # each TTA mode too
+    assert tta["full"]["accuracy_tta_random_views"] == 1.0 and tta["duplicate_free"]["n"] == len(test) - 2
 
 
 def test_a_record_shows_both_scores_and_old_records_without_the_file_read_as_missing(tmp_path):

@@ -74,15 +74,22 @@ def training_twins(data) -> Twins:
 
 
 def scores(predictions: pd.DataFrame, twins: set[str]) -> dict:
-    """Accuracy and macro F1 of a record's ``predictions`` (columns file, target, pred) on the
-    whole split and without the faces in ``twins``; the labels are the record's classes seen in
-    either column, so both scores average over the same classes."""
+    """Accuracy and macro F1 of a record's ``predictions`` (columns file, target, pred, and
+    ``pred_tta_<mode>`` per TTA mode) on the whole split and without the faces in ``twins``; the
+    labels are the record's classes seen in either column, so both scores average over the same
+    classes."""
     keep = ~predictions["file"].astype(str).isin(twins)
     labels = sorted(set(predictions["target"]) | set(predictions["pred"]))
 
     def score(df):
-        return {"n": int(len(df)), "accuracy": float(accuracy_score(df["target"], df["pred"])),
-                "macro_f1": float(f1_score(df["target"], df["pred"], labels=labels, average="macro", zero_division=0))}
+        out = {"n": int(len(df)), "accuracy": float(accuracy_score(df["target"], df["pred"])),
+               "macro_f1": float(f1_score(df["target"], df["pred"], labels=labels, average="macro", zero_division=0))}
+        for column in [c for c in df.columns if c.startswith("pred_tta_")]:  # each TTA mode's predictions
+            mode = column[len("pred_"):]
+            out[f"accuracy_{mode}"] = float(accuracy_score(df["target"], df[column]))
+            out[f"macro_f1_{mode}"] = float(f1_score(df["target"], df[column], labels=labels, average="macro",
+                                                     zero_division=0))
+        return out
     return {"method": METHOD, "full": score(predictions), "duplicate_free": score(predictions[keep]),
             "dropped": int((~keep).sum())}
 
