@@ -225,6 +225,8 @@ def provenance(runs: pd.DataFrame) -> pd.DataFrame:
                      "torch threads": p.get("torch_threads"), "CPU cores": p.get("cpu_count"),
                      "torch": p.get("packages", {}).get("torch"), "wall time (s)": run["wall_time_s"],
                      "finished": run["finished"],
+                     "resumed": "; ".join(f"from epoch {r['from_epoch']} ({r['elapsed_s']:.0f} s)"
+                                          for r in p.get("resumes", [])) or "no",
                      "commit": str(run["commit"])[:8] + (" (+ changes)" if p.get("dirty") else ""),
                      "data": run["data_fingerprint"]})
     return pd.DataFrame(rows)

@@ -452,6 +452,8 @@ def _test_and_record(cfg: Config, paths: RunPaths, model: nn.Module, data: fer_d
     prov["attention_s"] = round(time.perf_counter() - t_attention, 2)  # its share of the run: bench attention
     if state.get("changes"):
         prov["resumed_with_changes"] = state["changes"]
+    if state.get("resumes"):  # the work after each resumed checkpoint's epoch and before the kill is lost,
+        prov["resumes"] = state["resumes"]  # its time not in wall_time_s (under a budget: at most one epoch)
     write_record(paths, cfg, state["history"], metrics, roc, predictions, prov, explained,
                  extra={duplicates.FILE: duplicates.for_run(data, predictions)})
     record = RunRecord.read(paths.results)
@@ -496,7 +498,11 @@ def _train(cfg: Config, paths: RunPaths, data: fer_data.FERData | None, resuming
     sched = build_scheduler(cfg, opt)
     criterion = Criterion(cfg.loss)
     _preflight(cfg, paths, data, model, opt)
-    state = _restore_state(ckpt, model, opt, sched) if ckpt is not None else _fresh_state()
+    state = _restore_state(ckpt, model, opt, sched) if ckpt is not None else {**_fresh_state(), "started": started}
+    if ckpt is not None:  # the record says it was resumed, from where, and keeps the first start
+        state.setdefault("started", None)  # a checkpoint of older code: its first start is not known
+        state.setdefault("resumes", []).append({"at": started, "from_epoch": state["epoch"],
+                                                "elapsed_s": round(state["elapsed"], 2)})
     t0 -= state["elapsed"]
 
     images = _images_tensor(train_set, setup.device)
@@ -531,7 +537,8 @@ def _train(cfg: Config, paths: RunPaths, data: fer_data.FERData | None, resuming
             raise TimeLimitReached(cfg.run_name, epoch + 1)
         if state["stopped_early"]:
             break
-    return _test_and_record(cfg, paths, model, data, setup, state, started, time.perf_counter() - t0)
+    return _test_and_record(cfg, paths, model, data, setup, state, state.get("started") or started,
+                            time.perf_counter() - t0)
 
 
 def _preflight(cfg: Config, paths: RunPaths, data: fer_data.FERData, model: nn.Module,

@@ -1,6 +1,7 @@
 """A wall-clock budget (``train.budget``, the ``time_one_cycle`` schedule) and the CPU chapter's
 tables (``fer_core.budgets``)."""
 import math
+import time
 
 import pandas as pd
 import pytest
@@ -91,3 +92,23 @@ def test_context_figures_come_from_the_claims_with_their_lines():
     assert (table["model"] == "mini-Xception").sum() == 1 and not (table["source"] == "this book, 2 CPU cores").any()
     assert all(":" in s for s in table["source"] if "(" in s)  # a source line with every claim
     assert not any(math.isnan(v) for v in table["accuracy (%)"])
+
+
+def test_a_resumed_budget_run_says_so_and_keeps_its_first_start(tiny_cfg):
+    """#26 item 8: the resume's start used to overwrite provenance.started and nothing marked the
+    record as resumed; the CPU chapter, which treats the wall clock as the measurement, shows it."""
+    from fer_core.engine import train
+
+    cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]",
+                   "train.budget=60", "train.scheduler.name=time_one_cycle", "train.epochs=3")
+    assert train(cfg, stop_after=1) is None
+    time.sleep(1.1)  # the resume starts in another second
+    record = train(cfg, resume=True)
+    (resume,) = record.provenance["resumes"]
+    assert resume["from_epoch"] == 1 and resume["at"] != record.provenance["started"]
+    assert record.provenance["started"] < resume["at"]
+    runs = ledger.read_ledger(cfg.output.results_dir).assign(paper="cpu")
+    assert budgets.provenance(runs).loc[0, "resumed"].startswith("from epoch 1 (")
+    fresh = train(tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0",
+                           "eval.tta=[]", "run=fresh"))
+    assert "resumes" not in fresh.provenance
