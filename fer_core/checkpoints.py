@@ -30,7 +30,15 @@ def save(obj: dict, path: Path, *, keep_previous: bool = False) -> None:
     atomic rename, so a run killed at any point resumes from a complete checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (RuntimeError, OSError) as e:  # a full disk: torch's "enforce fail at inline_container.cc"
+        tmp.unlink(missing_ok=True)  # never leave a partial file filling the disk
+        free = shutil.disk_usage(path.parent).free
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+        raise CheckpointError(f"Checkpoint {path} could not be written ({why}): {free / 2**20:.0f} MB free in "
+                              f"{path.parent}; the partial file was removed and the checkpoints before it are "
+                              f"intact. Free some space (or move output.checkpoint_dir) and resume.") from None
     if keep_previous and path.is_file():
         prev = path.with_name(PREVIOUS)
         prev.unlink(missing_ok=True)

@@ -25,9 +25,10 @@ def writable(folder: Path, what: str) -> None:
 
 
 def checkpoint_bytes(n_parameters: int, optimizer_slots: int) -> int:
-    """What the checkpoints of a run take: last.pt (weights and optimizer state), last.prev.pt
-    and best.pt (weights), in float32."""
-    return 4 * n_parameters * (2 * (1 + optimizer_slots) + 1)
+    """What the checkpoints of a run take at their fullest: last.pt (weights and optimizer state),
+    last.prev.pt, and last.tmp (the new last.pt being written beside them), plus best.pt (weights),
+    in float32."""
+    return 4 * n_parameters * (3 * (1 + optimizer_slots) + 1)
 
 
 def disk_space(folder: Path, needed: int) -> None:
@@ -35,5 +36,6 @@ def disk_space(folder: Path, needed: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
         warnings.warn(f"{folder}: {free / 2**30:.1f} GB free, the run's checkpoints take about {needed / 2**30:.1f} GB "
-                      f"(last.pt with the optimizer state, last.prev.pt and best.pt): free some space or move "
+                      f"(last.pt with the optimizer state, last.prev.pt, the last.tmp of a write and best.pt): free some "
+                      f"space or move "
                       f"output.checkpoint_dir.", stacklevel=3)
