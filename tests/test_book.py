@@ -118,3 +118,14 @@ def test_the_html_hides_the_plumbing_and_the_notebooks_keep_it(tmp_path):
     assert [("remove-cell" in t, "remove-input" in t) for t in tags] == [
         (True, False), (True, False), (True, False), (False, True), (False, True), (False, False)]
     assert "parameters" in tags[0]  # papermill still finds the parameters cell
+
+
+def test_a_chapter_given_a_bad_parameter_is_named_with_the_cause_in_the_summary(tmp_path, capsys):
+    """#26, not yet probed: papermill runs a chapter with a profile that does not exist."""
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "03_bad.ipynb", "from fer_core.paths import params_file\nparams_file(profile)")
+    (outcome,) = book.run("no-such-profile", None, out_dir=tmp_path / "out", folder=src)
+    assert not outcome.ok and "No profile 'no-such-profile'" in outcome.error
+    out = capsys.readouterr().out
+    assert "FAILED 03_bad" in out and "No profile 'no-such-profile'" in out
