@@ -109,3 +109,13 @@ def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):
     cfg.write_text(cfg.read_text() + "train: {budget: 300}\n")
     runs = ledger.read_ledger(tmp_path).assign(accuracy=0.99)
     assert budgets.budget_table(runs).loc[0, "PrivateTest (%)"] == 62.0
+
+
+def test_a_single_runs_summary_gives_each_accuracy_its_wilson_interval(tmp_path):
+    from fer_core.stats import wilson
+
+    row = fabricate(tmp_path, "pham", "resnet34", accuracy=0.7, tta=0.72, n=3589)
+    table = plots.evaluation_summary(ledger.record(row["record"]).metrics)
+    low, high = wilson(round(0.7 * 3589), 3589)
+    assert table.loc["single crop", "95% interval (Wilson)"] == f"{low:.4f}–{high:.4f}"
+    assert 0.67 < low < 0.7 < high < 0.72 and "test-time augmentation: random_views" in table.index
