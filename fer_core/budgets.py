@@ -87,7 +87,7 @@ def budget_table(runs: pd.DataFrame) -> pd.DataFrame:
         target = TARGETS.get(int(budget))
         m = rec.metrics  # the record's numbers, not the ledger's copy of them
         acc = float(m["accuracy"]) * 100
-        low, high = stats.wilson(round(float(m["accuracy"]) * m["n"]), m["n"])
+        low, high = stats.accuracy_interval(m["accuracy"], m["n"])
         dup = duplicates.read(rec.path)
         rows.append({
             "model": run["model"], "budget (min)": budget / 60, "epochs trained": round(epochs, 2),
@@ -172,7 +172,7 @@ def context_table(runs: pd.DataFrame) -> pd.DataFrame:
         if dataset == "fer2013":
             best = mine.loc[mine["accuracy"].idxmax()]
             n = ledger.record(best["record"]).metrics["n"]
-            low, high = stats.wilson(round(float(best["accuracy"]) * n), n)
+            low, high = stats.accuracy_interval(best["accuracy"], n)
             acc, model = float(best["accuracy"]) * 100, f"{best['model']}, {best['variant'].rsplit('-', 1)[-1]}"
             interval = f"{low * 100:.2f}–{high * 100:.2f} (Wilson)"
         else:

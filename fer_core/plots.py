@@ -395,13 +395,13 @@ def training_twins(data, n: int = 6) -> None:
 def evaluation_summary(metrics: dict) -> pd.DataFrame:
     """A run's test scores, plain and per TTA mode, with the 95% Wilson interval of each accuracy
     (one run on ``n`` faces: its test set's own uncertainty, :func:`fer_core.stats.wilson`)."""
-    from .stats import wilson
+    from .stats import accuracy_interval
 
     n = metrics["n"]
     rows = []
     for label, m in [("single crop", metrics), *((f"test-time augmentation: {k}", t)
                                                  for k, t in metrics.get("tta", {}).items())]:
-        low, high = wilson(round(m["accuracy"] * n), n)
+        low, high = accuracy_interval(m["accuracy"], n)
         rows.append({"evaluation": label, "accuracy": round(m["accuracy"], 4),
                      "95% interval (Wilson)": f"{low:.4f}–{high:.4f}", "macro F1": round(m["macro"]["f1"], 4),
                      "weighted F1": round(m["weighted"]["f1"], 4), "macro AUC": round(m["auc_macro"], 4)})

@@ -23,6 +23,11 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def accuracy_interval(accuracy: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval of an accuracy measured on ``n`` faces."""
+    return wilson(round(float(accuracy) * n), n, level)
+
+
 @dataclass(frozen=True)
 class Paired:
     """Two models on the same faces: accuracies, discordant counts and McNemar's exact p."""

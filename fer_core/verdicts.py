@@ -252,7 +252,7 @@ def _paired_sampling_se(path_a: str, path_b: str, scale: float) -> float | None:
     from their per-face correctness (McNemar's discordant pairs b, c: var = ((b + c)/N - ((b - c)/N)²)/N);
     None when their predictions do not name the same faces."""
     a, b = ledger.record(path_a).predictions, ledger.record(path_b).predictions
-    if a is None or b is None or len(a) != len(b) or "file" not in a or not (a["file"].values == b["file"].values).all():
+    if len(a) != len(b) or "file" not in a or not (a["file"].values == b["file"].values).all():
         return None
     d = (a["pred"] == a["target"]).astype(float).to_numpy() - (b["pred"] == b["target"]).astype(float).to_numpy()
     return scale * math.sqrt(max(d.var(), 0.0) / len(d))
