@@ -1,8 +1,8 @@
 """A run's attention record, ``attention.npz``: where its model looked, kept with the run.
 
-At the end of every training run the engine explains the selected model on a fixed sample of test
-faces (``eval.attention`` faces, spread over the classes; the same faces for every run on the same
-data) and writes, beside the metrics:
+At the end of every training run the run layer (:mod:`fer_core.runs`) explains the selected model
+on a fixed sample of test faces (``eval.attention`` faces, spread over the classes; the same faces
+for every run on the same data) and writes, beside the metrics:
 
 - ``ids`` (rows of the test split), ``files``, ``targets``, ``preds``, ``probs`` (the faces
   themselves are not stored: they are data, read back from the data set when it is at hand);
@@ -37,8 +37,8 @@ import torch
 
 from . import attribution
 from .attribution import METHODS, OnFaces
-
-FILE = "attention.npz"
+from .models import get_spec
+from .records import ATTENTION as FILE
 CURVE_STEPS = 12
 SANITY_STAGES = {"top layer": 0.0, "top half": 0.5, "all layers": 1.0}
 SANITY_FACES = 8
@@ -117,8 +117,6 @@ def compute(model, model_name: str, setup, test, *, n: int = 32, ig_steps: int =
     """The arrays of ``attention.npz`` for a trained ``model`` and its test split ``test``.
     ``probs``: the run's own test-pass probabilities for the whole split (``predictions.csv``), the
     one source of the predicted class that the maps explain; without them the faces are scored here."""
-    from .models import get_spec
-
     t0 = time.perf_counter()
     ids = sample(test, n, seed)
     faces = _faces(test.images[ids]).to(setup.device)
@@ -216,21 +214,6 @@ class Attention:
         return {k[9:]: v.astype(np.float32) for k, v in self.arrays.items() if k.startswith("internal_")}
 
 
-def with_faces(record, att: Attention | None = None) -> Attention:
-    """A run's attention record with its faces read from the run's data (checked by fingerprint);
-    without them when the data is not on this machine."""
-    from dataclasses import replace
-
-    from .engine import run_data
-
-    att = att or record.attention
-    try:
-        test = run_data(record).select("test")
-    except (FileNotFoundError, ValueError, KeyError):  # the data set is not here (or not the run's)
-        return att
-    return replace(att, faces=test.images[att.arrays["ids"]])
-
-
 def _auc(curves: np.ndarray) -> float:
     """Mean area under the per-face curves over [0, 1] (trapezoid rule)."""
     c = curves.astype(np.float64)
@@ -260,77 +243,6 @@ def scores(att: Attention) -> pd.DataFrame:
             row["sanity check"] = "fails: maps barely change" if corr[-1] >= SANITY_FLAG else "passes"
         rows.append(row)
     return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
-
-
-def recompute(run_dir: str | Path, *, n: int | None = None) -> Path:
-    """Rewrite a finished run's ``attention.npz`` from its selected checkpoint (an existing file is
-    kept beside it as ``attention.<time>.npz``)."""
-    from .engine import restore
-
-    from .records import RunRecord
-
-    record = RunRecord.read(run_dir)
-    model, setup, data, cfg = restore(record)
-    arrays = compute(model, cfg.model.name, setup, data.select("test"), n=n or cfg.eval.attention or 32,
-                     ig_steps=cfg.eval.attention_steps, sanity=cfg.eval.attention_sanity, seed=cfg.data.seed,
-                     probs=record.probs)
-    target = Path(run_dir) / FILE
-    if target.is_file():
-        target.rename(target.with_name(f"attention.{time.strftime('%Y%m%d-%H%M%S')}.npz"))
-    return write(target, arrays)
-
-
-def show(record, title: str, note: str | None = None, *, learned: bool = True) -> None:
-    """A run's attention record in a notebook: the maps of a face per class, then every score.
-    ``learned=False`` says plainly that the model has not learned (a pipeline check's)."""
-    from IPython.display import Markdown, display
-
-    from . import plots
-
-    try:
-        att = with_faces(record)
-    except FileNotFoundError as e:
-        print(f"no attention record: {e}")
-        return
-    if not learned:
-        display(Markdown(f"> **These maps come from a model that has not learned**: the pipeline check's, trained "
-                         f"for {record.metrics['epochs_run']} epoch(s) on a subset (test accuracy "
-                         f"{record.metrics['accuracy']:.1%}). They show that every method runs on this model, not "
-                         f"where the paper's model looks."))
-    plots.show(plots.attention_grid(att, title, note))
-    table = scores(att)
-    if len(table):
-        meta = att.meta
-        sanity = ("sanity: rank correlation with the maps of the model randomised from the top" if meta["sanity_faces"]
-                  else "the sanity check is off in this profile")
-        print(f"{meta['faces']} test faces of {record.path.name}; deletion/insertion: {meta['curve_steps']} steps to "
-              f"{meta['curve_baseline']}; {sanity}" + (f"; [{note}]" if note else ""))
-        display(table.round(3))
-
-
-# -- across runs: the attention chapter --------------------------------------------------------------
-def gallery(runs: pd.DataFrame) -> dict[str, "Attention"]:
-    """``paper/row -> Attention`` for the first run (seed, fold) of every row of ``runs`` (ledger
-    rows) whose record has an attention file."""
-    from . import ledger
-
-    out: dict[str, Attention] = {}
-    for _, r in runs.iterrows():
-        key = f"{r['paper']}/{r['variant']}"
-        if key in out:
-            continue
-        try:
-            out[key] = with_faces(ledger.record(r["record"]))
-        except FileNotFoundError:
-            continue
-    return out
-
-
-def score_table(atts: dict[str, "Attention"]) -> pd.DataFrame:
-    """Every method's scores for every model of a gallery, one row per (model, method)."""
-    parts = {key: scores(att) for key, att in atts.items()}
-    parts = {k: v for k, v in parts.items() if len(v)}
-    return pd.concat(parts, names=["model", "method"]) if parts else pd.DataFrame()
 
 
 def class_means(att: "Attention", method: str) -> np.ndarray:

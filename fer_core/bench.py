@@ -137,22 +137,18 @@ def book_loop(cfg, data, steps: int, before: bool = False, repeats: int = 1) -> 
 
     import torch
 
-    from .engine import Setup, _images_tensor, _train_epoch, build_model, build_optimizer
-    from .losses import Criterion
+    from .build import Setup, images_tensor
+    from .engine import Training, train_one_epoch
 
     setup = Setup.of(cfg)
     if before:
         setup = dataclasses.replace(setup, fused=False, flush_denormal=False)
-    setup.apply()
-    model = build_model(cfg, data.num_classes).to(setup.device)
-    if setup.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if setup.compile else model
-    opt, criterion = build_optimizer(cfg, model, fused=setup.fused), Criterion(cfg.loss)
+    t = Training.start(cfg, data.num_classes, setup)
+    step_model = torch.compile(t.model) if setup.compile else t.model
     train = data.select("train")
-    images, targets = _images_tensor(train, setup.device), torch.from_numpy(train.targets).to(setup.device)
-    _train_epoch(cfg, setup, step_model, opt, criterion, images[:2 * cfg.train.batch_size],
-                 targets[:2 * cfg.train.batch_size], 0)  # warm-up: kernels, autotuning, compilation
+    images, targets = images_tensor(train, setup.device), torch.from_numpy(train.targets).to(setup.device)
+    warm = 2 * cfg.train.batch_size  # warm-up: kernels, autotuning, compilation
+    train_one_epoch(t, images[:warm], targets[:warm], 0, model=step_model)
     n = steps * cfg.train.batch_size
     if setup.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -160,7 +156,7 @@ def book_loop(cfg, data, steps: int, before: bool = False, repeats: int = 1) -> 
     for epoch in range(1, repeats + 1):
         _sync(setup.device.type)
         t0 = time.perf_counter()
-        _train_epoch(cfg, setup, step_model, opt, criterion, images[:n], targets[:n], epoch)
+        train_one_epoch(t, images[:n], targets[:n], epoch, model=step_model)
         _sync(setup.device.type)
         best = min(best, time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated() if setup.device.type == "cuda" else float("nan")
@@ -248,7 +244,8 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
 
     from . import data as fer_data
     from .config import load_config
-    from .engine import Setup, _forward, build_model, input_shape
+    from .build import Setup, build_model, input_shape
+    from .evaluate import forward
     from .hardware import cpu_info, matmul_peak
     from .models import forward_gmacs
     from .paths import project_path
@@ -313,10 +310,10 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
             test = data.select("test").subsample({"test": 1024}, seed=0)
             setup.apply()
             for eb in eval_batches:
-                _forward(model, test, setup, eb)  # warm-up
+                forward(model, test, setup, eb)  # warm-up
                 _sync(device)
                 t0 = time.perf_counter()
-                _forward(model, test, setup, eb)
+                forward(model, test, setup, eb)
                 _sync(device)
                 rows.append({"model": name, "case": label, "input": s, "loop": f"evaluation (batch {eb})",
                              "images_per_s": round(len(test) / (time.perf_counter() - t0), 1)})
@@ -374,8 +371,8 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
     from . import attention, attribution, slices, speed
     from . import data as fer_data
     from .config import load_config
-    from .engine import Setup
-    from .models import create_model, get_spec
+    from .build import Setup
+    from .models import create_model
 
     test = fer_data.load("synthetic", synthetic_size=(10, 10, max(faces, 64))).select("test")
     cuda = torch.cuda.is_available()

@@ -46,7 +46,7 @@ def _runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 def _accuracy(runs: pd.DataFrame) -> pd.Series:
     """The test accuracy of each run as its record states it (never the ledger's copy of it)."""
-    return pd.Series([float(ledger.record(p).metrics["accuracy"]) for p in runs["record"]], index=runs.index,
+    return pd.Series([float(ledger.record_at(p).metrics["accuracy"]) for p in runs["record"]], index=runs.index,
                      dtype=float)
 
 
@@ -60,7 +60,7 @@ def curves(runs: pd.DataFrame) -> pd.DataFrame:
     budget (minutes), epoch, minutes spent at the end of the epoch, validation accuracy (%)."""
     frames = []
     for _, run in _runs(runs, "fer2013").iterrows():
-        rec = ledger.record(run["record"])
+        rec = ledger.record_at(run["record"])
         h = rec.history
         frames.append(pd.DataFrame({
             "model": run["model"], "variant": run["variant"], "budget (min)": budget_of(rec) / 60,
@@ -80,7 +80,7 @@ def budget_table(runs: pd.DataFrame) -> pd.DataFrame:
     PrivateTest accuracy and macro F1 of that epoch (tested once), and the target for the budget."""
     rows = []
     for _, run in _runs(runs, "fer2013").iterrows():
-        rec = ledger.record(run["record"])
+        rec = ledger.record_at(run["record"])
         budget, h = budget_of(rec), rec.history
         train_images = int(rec.provenance.get("data", {}).get("sizes", {}).get("train", 0)) or np.nan
         epochs = _epochs_trained(h)
@@ -110,7 +110,7 @@ def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
     fer = _runs(runs, "fer2013")
     rows = []
     for budget, group in fer.groupby(fer["variant"].str.extract(r"-(\d+m)$")[0], sort=False):
-        recs = [(r["model"], ledger.record(r["record"]).predictions) for _, r in group.iterrows()]
+        recs = [(r["model"], ledger.record_at(r["record"]).predictions) for _, r in group.iterrows()]
         for i, (name_a, a) in enumerate(recs):
             for name_b, b in recs[i + 1:]:
                 t = stats.mcnemar(a["pred"] == a["target"], b["pred"] == b["target"])
@@ -142,7 +142,7 @@ def ckplus_table(runs: pd.DataFrame) -> pd.DataFrame:
     ck = _runs(runs, "ckplus")
     rows = []
     for model, folds in ck.groupby("model", sort=False):
-        metrics = [ledger.record(p).metrics for p in folds["record"]]  # the records' numbers, not the ledger's
+        metrics = [ledger.record_at(p).metrics for p in folds["record"]]  # the records' numbers, not the ledger's
         rows.append({"model": model, "folds": len(folds),
                      "accuracy (%)": Estimate.of([m["accuracy"] * 100 for m in metrics]).text(2),
                      "macro F1 (%)": Estimate.of([m["macro"]["f1"] * 100 for m in metrics]).text(2),
@@ -171,7 +171,7 @@ def context_table(runs: pd.DataFrame) -> pd.DataFrame:
         mine = mine.assign(accuracy=_accuracy(mine))
         if dataset == "fer2013":
             best = mine.loc[mine["accuracy"].idxmax()]
-            n = ledger.record(best["record"]).metrics["n"]
+            n = ledger.record_at(best["record"]).metrics["n"]
             low, high = stats.accuracy_interval(best["accuracy"], n)
             acc, model = float(best["accuracy"]) * 100, f"{best['model']}, {best['variant'].rsplit('-', 1)[-1]}"
             interval = f"{low * 100:.2f}–{high * 100:.2f} (Wilson)"
@@ -219,7 +219,7 @@ def queue_speed(runs: pd.DataFrame) -> pd.DataFrame:
     for (paper, variant), group in queue.groupby(["paper", "variant"], sort=False):
         speeds, precisions = [], set()
         for path in group["record"]:
-            rec = ledger.record(path)
+            rec = ledger.record_at(path)
             h, sizes = rec.history, rec.provenance.get("data", {}).get("sizes", {})
             if len(h) and sizes.get("train") and h["elapsed_s"].iloc[-1] > 0:
                 speeds.append(_epochs_trained(h) * sizes["train"] / float(h["elapsed_s"].iloc[-1]))
@@ -235,7 +235,7 @@ def provenance(runs: pd.DataFrame) -> pd.DataFrame:
     """Per run of the chapter: where and when it ran (device, CPU threads, torch, commit, data)."""
     rows = []
     for _, run in runs[runs["paper"] == "cpu"].iterrows():
-        p = ledger.record(run["record"]).provenance
+        p = ledger.record_at(run["record"]).provenance
         rows.append({"run": run["record"].rsplit("/", 1)[-1], "device": run["device"],
                      "torch threads": p.get("torch_threads"), "CPU cores": p.get("cpu_count"),
                      "torch": p.get("packages", {}).get("torch"), "wall time (s)": run["wall_time_s"],

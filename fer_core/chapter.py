@@ -21,10 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import ledger, plots, verdicts
-from .claims import claims_of, row_ref, short_source
+from . import attention_views, ledger, plots, verdicts
+from .claims import PAPERS, claims_of, read_claims, row_ref, short_source
+from .config import read_params
 from .data import SYNTHETIC_NOTE, duplicates
-from .experiments import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan, run_paper
+from .evaluate import outputs
+from .metrics import classification_metrics, psnr
+from .paths import params_file
+from .plans import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan
+from .runs import restore
+from .slices import Slice, execute
 
 PUBLISHED_DIR = "results"
 CHAPTERS = {"pham": "01_resmaskingnet", "shen_li": "02_masking_reconstruction", "du": "03_improved_resnet50",
@@ -57,9 +63,6 @@ def published(published_dir: str | Path | None = None) -> pd.DataFrame:
 def pipeline_runs(profile: str | None = None, results_dir: str | None = None) -> pd.DataFrame:
     """The pipeline checks' runs of every chapter (the CPU profile's ledger), for a chapter that
     reads other chapters' runs when none is published."""
-    from .config import read_params
-    from .paths import params_file
-
     profile = profile or default_profile()
     folder = results_dir or os.environ.get("FER_RESULTS_DIR") or \
         read_params(params_file(profile)).get("output", {}).get("results_dir", "build/results")
@@ -152,7 +155,7 @@ class Chapter:
             published_dir = results_dir
         settings = notebook_settings(overrides, device=device, progress=progress, epochs=epochs,
                                      results_dir=results_dir)
-        ran = run_paper(paper, profile, seeds=seeds, data_dir=data_dir, overrides=settings, only=models, reuse=reuse)
+        ran = execute(Slice(paper, profile, models, list(range(seeds)), None, data_dir, settings), reuse=reuse)
         # paper-profile runs are the published ones, unless they ran on the synthetic set (no data)
         check = ran if profile != "paper" or (ran["dataset"] == "synthetic").any() else None
         return cls(paper, profile, read_plan(paper), published(published_dir), check)
@@ -252,10 +255,57 @@ class Chapter:
         return self.check[cols].assign(accuracy=lambda d: (d["accuracy"] * 100).round(2),
                                        macro_f1=lambda d: (d["macro_f1"] * 100).round(2)).set_index("variant")
 
+    def pipeline_check(self):
+        """The pipeline check's table, or the line that says the paper profile has none."""
+        table = self.check_table()
+        if table is None:
+            print("paper profile: no pipeline check (the runs above are the published ones)")
+        return table
+
+    #: the provenance columns of a chapter's closing table
+    PROVENANCE = ["variant", "fold", "seed", "profile", "dataset", "accuracy", "epochs_run", "wall_time_s", "device",
+                  "commit", "data_fingerprint", "record"]
+
+    def provenance(self) -> pd.DataFrame:
+        """Every shown run with where it comes from: commit, data fingerprint, device, record."""
+        return self.shown[self.PROVENANCE].round(4)
+
+    def sr_quality(self, *variants: str) -> pd.DataFrame | None:
+        """The super-resolution rows' test losses and PSNR (their own and bicubic's), one row per run."""
+        rows = [{"row": variant, "seed": r.config["seed"], "test L1": terms["sr_l1"], "test L2 (MSE)": terms["sr_l2"],
+                 "PSNR (dB)": psnr(terms["sr_l2"]), "bicubic PSNR (dB)": psnr(terms["bicubic_l2"])}
+                for variant in variants for r in self.records(variant) for terms in [r.metrics["loss_terms"]]]
+        if self.note:
+            print(f"[{self.note}]")
+        if not rows:
+            print("the SR rows were not run")
+            return None
+        return pd.DataFrame(rows).set_index("row").round(3)
+
+    def stages(self, *variants: str, n: int = 6) -> None:
+        """The first ``n`` test faces of each row's first run and the model's intermediate images
+        (aligned by the STN, super-resolved), from the run's checkpoint and data."""
+        for variant in variants:
+            if variant is None or variant not in set(self.shown["variant"]):
+                continue
+            try:
+                model, setup, data, _ = restore(self.records(variant)[0])
+            except (FileNotFoundError, ValueError) as e:  # records committed without their checkpoints
+                print(f"{variant}: the images need the run's checkpoint and data: {e}")
+                continue
+            test = data.select("test").take(np.arange(n))
+            out = outputs(model, setup, test)
+            rows = {"input": list(test.images)}
+            for key, label in (("aligned", "aligned (STN)"), ("super_resolved", "x2 (SR or bicubic)")):
+                if key in out:
+                    rows[label] = [img[0] for img in out[key]]
+            plots.show(plots.image_grid(rows, [test.class_names[t] for t in test.targets],
+                                        f"{variant}: input and intermediate images", self.note))
+
     def records(self, variant: str, runs: pd.DataFrame | None = None) -> list:
         """The run records of one row (every seed and fold) among the shown runs."""
         runs = self.shown if runs is None else runs
-        return [ledger.record(p) for p in runs.loc[runs["variant"] == variant, "record"]]
+        return [ledger.record_at(p) for p in runs.loc[runs["variant"] == variant, "record"]]
 
     def first_of(self, *preferred: str) -> str | None:
         """The first of ``preferred`` rows among the shown runs, else the first shown row."""
@@ -265,14 +315,12 @@ class Chapter:
     def attention(self, *preferred: str) -> None:
         """The attention record of the first of ``preferred`` rows among the shown runs: maps of
         every method, the model's internals, and the scores."""
-        from . import attention
-
         row = self.first_of(*preferred)
         if row is None:
             print("no run to draw attention maps from")
             return
-        attention.show(self.records(row)[0], f"{row}: where the model looks", self.note,
-                       learned=self.shows_published)
+        attention_views.show(self.records(row)[0], f"{row}: where the model looks", self.note,
+                             learned=self.shows_published)
 
     def paper_points(self, variant: str) -> dict[str, list[tuple[int, float]]]:
         """The paper's per-epoch values of one row (claims on ``first:``/``last:`` history values),
@@ -312,8 +360,6 @@ class Chapter:
     def pooled_metrics(self, variant: str) -> dict:
         """One row's test predictions pooled over its seeds and folds, with the metrics recomputed
         on the pool: the confusion matrix of a cross-validation."""
-        from .metrics import classification_metrics
-
         records = self.records(variant)
         if not records:
             raise KeyError(f"no runs of {variant!r} shown in this chapter")
@@ -327,7 +373,7 @@ def twins_note(runs: pd.DataFrame) -> str:
     """What FER2013's training twins do to the published FER2013 records, in numbers read from
     their ``duplicate_free.json`` (one markdown paragraph)."""
     fer = runs[runs["dataset"] == "fer2013"] if len(runs) else runs
-    found = [d for d in (duplicates.read(ledger.record(p).path) for p in fer["record"]) if d]
+    found = [d for d in (duplicates.read(ledger.record_at(p).path) for p in fer["record"]) if d]
     head = ("**FER2013's test faces include training faces.** Every FER2013 claim — each paper's and ours — "
             "is measured on a PrivateTest split in which some faces are byte-identical to a training face "
             "(`python -m fer_core duplicates`: exact pixel identity after decoding; near-duplicates are not "
@@ -361,7 +407,7 @@ def dirty_records(runs: pd.DataFrame) -> list[str]:
     changed files or diff hash)`` each (their provenance says ``dirty``)."""
     out = []
     for path in runs["record"]:
-        p = ledger.record(path).provenance
+        p = ledger.record_at(path).provenance
         if p.get("dirty"):
             what = ", ".join(p.get("changed_files", [])[:3]) or p.get("diff_sha256", "")[:12] or "changes not recorded"
             out.append(f"{Path(path).name} ({str(p.get('commit'))[:8]} + {what})")
@@ -431,8 +477,6 @@ def notes_markdown(plan: Plan) -> str:
 def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The front chapter's two tables: verdict counts per paper, and every claim of every paper
     with its verdict and a link to its chapter."""
-    from .claims import PAPERS, read_claims
-
     claims = read_claims()
     runs = published(published_dir)
     table = verdict_table(claims, runs, link=True)

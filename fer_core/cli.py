@@ -18,7 +18,7 @@ EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synt
 
 def _cmd_train(args) -> int:
     from .config import load_config
-    from .engine import train
+    from .runs import train
 
     cfg = load_config(args.params, args.set)
     if cfg.tags.profile is None:  # filed in the ledger under the params file's name
@@ -34,7 +34,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .engine import evaluate_run
+    from .runs import evaluate_run
 
     out = evaluate_run(args.run_dir, tta=args.tta, split=args.split)
     if args.json:
@@ -94,7 +94,7 @@ def _cmd_run(args) -> int:
 def _measure(parts, data_dir: str | None) -> None:
     """The book loop's speed for every model of the slices, into results/bench/train_<device>.csv."""
     from . import bench, slices
-    from .engine import input_shape, resolve_device
+    from .build import input_shape, resolve_device
 
     cases, device = {}, "cpu"
     for sl in parts:
@@ -123,7 +123,7 @@ ALLOW_DIRTY = ("a 'paper'-profile run from uncommitted code changes (refused oth
 
 
 def _cmd_queue(args) -> int:
-    from . import queues, slices
+    from . import queues
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
@@ -180,9 +180,9 @@ def _cmd_bundle(args) -> int:
 
 
 def _cmd_attention(args) -> int:
-    from .attention import recompute
+    from .runs import recompute_attention
 
-    path = recompute(args.run_dir, n=args.faces)
+    path = recompute_attention(args.run_dir, n=args.faces)
     print(f"{path}: written from the run's selected checkpoint")
     return 0
 
@@ -225,7 +225,7 @@ def _cmd_duplicates(args) -> int:
     if args.records:
         runs = ledger.read_ledger(args.records)
         for path in runs.loc[runs["dataset"] == "fer2013", "record"]:
-            record = ledger.record(path)
+            record = ledger.record_at(path)
             target = record.path / duplicates.FILE
             if target.is_file():
                 print(f"  kept {target} (already there)")

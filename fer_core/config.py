@@ -7,12 +7,16 @@ wrong types are errors that name the key and the file.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .data import resolve  # a run named after its data: 'auto' is named after the source it resolves to
 
 
 class _Loader(yaml.SafeLoader):
@@ -52,6 +56,12 @@ def diff_settings(old: dict, new: dict) -> dict[str, tuple]:
     """``key -> (old, new)`` for every setting (dotted key) that differs between two resolved configs."""
     a, b = _flat(old), _flat(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of a resolved config: the same settings always give the same hash; settings
+    that cannot change the result (``config.RESULT_NEUTRAL``) are left out."""
+    return hashlib.sha256(json.dumps(result_settings(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def parse_duration(text) -> float | None:
@@ -240,8 +250,6 @@ class Config(_Section):
     def run_name(self) -> str:
         if self.run:
             return self.run
-        from .data import resolve  # 'auto' is named after the source it resolves to
-
         source = resolve(self.data.source, self.data.dir)[0]
         fold = f"-fold{self.data.fold}" if cross_validated(self.data.cv, source) else ""
         return f"{self.model.name}-{source}{fold}-s{self.seed}"

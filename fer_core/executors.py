@@ -6,7 +6,8 @@ machine's own CPUs and GPUs; with one (``auto``, ``ray://host:port``) it joins t
 already finished are read back before anything is scheduled. A task trains its run in a temporary
 folder of its worker and returns the run record's files (small; never checkpoints, except the SR
 net a later run loads, handed over in memory); the driver writes them into the results folder and
-appends the ledger, its only writer. A task that fails is tried once more, then reported with its
+files them in the ledger through the run layer's one writer (:func:`fer_core.runs.file_record`).
+A task that fails (an error, or a worker that dies) is tried once more, then reported with its
 error while the other runs go on. The data reaches each worker once: read from ``data_dir`` (a
 path every node sees) or, without one, shipped through Ray's object store from the driver's
 decoded arrays.
@@ -17,30 +18,22 @@ import json
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import pandas as pd
 
-from . import ledger
-from .engine import load_data
-from .records import RunPaths, RunRecord
+from . import checkpoints, ledger, records
+from .build import load_data
+from .paths import project_path
+from .plans import checkpoint_of
+from .records import RunPaths
+from .runs import file_record
 from .slices import RunSpec, Slice, execute_one, runs_of
-
-RECORD_FILES = ("config.yaml", "history.csv", "predictions.csv", "roc.json", "provenance.json", "attention.npz",
-                "metrics.json")  # metrics.json last: its presence means a complete record
-
-
-def _best_path(spec: RunSpec) -> str:
-    """The selected checkpoint of a run as its config names it (what an ``sr_from`` row loads)."""
-    return str(Path(spec.cfg.output.checkpoint_dir) / spec.cfg.experiment / spec.cfg.run_name / "best.pt")
 
 
 def _train_remotely(spec: RunSpec, data, sr_files: dict[str, bytes], threads: int, keep_best: bool) -> dict:
     """In a Ray worker: train one run in a temporary folder; return its record's files (and, for a
     run another one takes its SR net from, its selected weights)."""
     import torch
-
-    from .paths import project_path
 
     torch.set_num_threads(threads)
     for path, blob in sr_files.items():  # the SR net this run loads, where its config expects it
@@ -55,23 +48,17 @@ def _train_remotely(spec: RunSpec, data, sr_files: dict[str, bytes], threads: in
                         spec.cfg.model_copy(update={"output": output}))
         execute_one(local, data=data)
         paths = RunPaths.of(local.cfg)
-        files = {n: (paths.results / n).read_bytes() for n in RECORD_FILES if (paths.results / n).is_file()}
-        best = (paths.checkpoints / "best.pt").read_bytes() if keep_best else None
+        files = records.read_files(paths)
+        best = (paths.checkpoints / checkpoints.BEST).read_bytes() if keep_best else None
     return {"files": files, "best": best, "seconds": time.perf_counter() - t0, "host": os.uname().nodename}
 
 
-def write_record(spec: RunSpec, files: dict[str, bytes]) -> dict:
-    """The driver writes a returned record into its results folder and files it in the ledger."""
-    paths = RunPaths.of(spec.cfg)
-    paths.results.mkdir(parents=True, exist_ok=True)
-    for name in RECORD_FILES:
-        if name in files:
-            tmp = paths.results / f"{name}.tmp"
-            tmp.write_bytes(files[name])
-            tmp.replace(paths.results / name)
-    row = ledger.row_of(RunRecord.read(paths.results), paper=spec.paper, variant=spec.variant, profile=spec.profile)
-    ledger.append(spec.cfg.output.results_dir, row)
-    return row
+def keep_returned(spec: RunSpec, files: dict[str, bytes]) -> dict:
+    """The driver writes a record returned by a worker into its results folder, files it in the
+    ledger (:func:`fer_core.runs.file_record`) and returns its ledger row."""
+    records.write_files(RunPaths.of(spec.cfg), files)
+    record = file_record(spec.cfg)
+    return ledger.row_of(record, paper=spec.paper, variant=spec.variant, profile=spec.profile)
 
 
 def _one_line(e: Exception) -> str:
@@ -117,9 +104,9 @@ class _Pool:
                     continue
                 self._done(spec, "failed", attempt, error=_one_line(e))
                 continue
-            self.rows[spec] = write_record(spec, out["files"])
+            self.rows[spec] = keep_returned(spec, out["files"])
             if out["best"] is not None:
-                self.sr_blobs[_best_path(spec)] = out["best"]
+                self.sr_blobs[checkpoint_of(spec.cfg)] = out["best"]
             self._done(spec, "finished", attempt, round(out["seconds"], 1), out["host"])
 
     def _done(self, spec, status, attempts, seconds=None, host="", error="") -> None:
@@ -158,7 +145,7 @@ def execute_ray(sl: Slice | list[Slice], *, address: str | None = None, gpus_per
     keyed = {json.dumps(s.cfg.data.model_dump(mode="json"), sort_keys=True): s for s in todo}
     shipped = {} if all(p.data_dir for p in parts) else {k: ray.put(load_data(s.cfg)) for k, s in keyed.items()}
     loaded = {s.cfg.model.kwargs.get("sr_weights") for s in todo}
-    dependencies = {s for s in todo if _best_path(s) in loaded}
+    dependencies = {s for s in todo if checkpoint_of(s.cfg) in loaded}
     pool = _Pool(task, shipped=shipped, cpus=cpus_per_run, retries=retries, dependencies=dependencies,
                  total=len(todo), progress=progress)
     for wave in ([s for s in todo if s in dependencies], [s for s in todo if s not in dependencies]):

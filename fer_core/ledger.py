@@ -4,20 +4,18 @@
 run records). A row names the paper, model, dataset, split or fold, seed and profile, the main
 metrics, the run record's path, and its provenance: the hash of the resolved config and the data
 fingerprint (a run with the same config on the same data is read back, not retrained: see
-``engine.run``). Appends are serialised with a file lock, so notebooks running
+``runs.run``). Appends are serialised with a file lock, so notebooks running
 in parallel can share one ledger.
 """
 from __future__ import annotations
 
 import csv
 import fcntl
-import hashlib
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .config import TTA_MODES, cross_validated, result_settings
+from .config import TTA_MODES, config_hash, cross_validated
 from .paths import ROOT, checkout_of, project_path
 from .records import RunRecord
 
@@ -27,12 +25,6 @@ COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "pro
            "macro_precision", "macro_f1", "weighted_precision", "weighted_f1", "auc_macro", "auc_min", "best_val_acc",
            "epochs_run", "parameters_m", "wall_time_s", "device", "finished", "commit", "data_fingerprint",
            "config_hash", "record"]
-
-
-def config_hash(config: dict) -> str:
-    """A short hash of a resolved config: the same settings always give the same hash; settings
-    that cannot change the result (``config.RESULT_NEUTRAL``) are left out."""
-    return hashlib.sha256(json.dumps(result_settings(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def ledger_path(results_dir: str | Path) -> Path:
@@ -146,7 +138,7 @@ def _absolute(path: str, results_dir: str | Path) -> Path:
 def problems(row) -> list[str]:
     """What is wrong with a ledger row's numbers: its record's own problems
     (:meth:`RunRecord.problems`), and a ledger accuracy that is not its record's."""
-    rec = record(row["record"])
+    rec = record_at(row["record"])
     out = rec.problems()
     stated = row.get("accuracy") if hasattr(row, "get") else None
     if stated is not None and not pd.isna(stated) and abs(float(stated) - float(rec.metrics["accuracy"])) > 1e-6:
@@ -154,7 +146,7 @@ def problems(row) -> list[str]:
     return out
 
 
-def record(path: str | Path) -> RunRecord:
-    """The run record a ledger row points to (paths are relative to the project root)."""
+def record_at(path: str | Path) -> RunRecord:
+    """Read the run record a ledger row's ``record`` names (paths are relative to the project root)."""
     path = Path(path)
     return RunRecord.read(path if path.is_absolute() else ROOT / path)

@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, auc, confusion_matrix, log_loss,
                              precision_recall_fscore_support, roc_curve)
 
+from .augment import STD
+
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict:
     """All scalar metrics of one evaluation, JSON-ready (ROC curves: :func:`roc_curves`)."""
@@ -43,7 +45,5 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
 def psnr(mse_normalised: float) -> float:
     """Peak signal-to-noise ratio (dB, pixels in [0, 1]) of a mean squared error measured on the
     normalised model input ``(pixel - MEAN) / STD`` (what the ``sr_l2`` loss term reports)."""
-    from .augment import STD
-
     mse = float(mse_normalised) * STD ** 2
     return float("inf") if mse <= 0 else float(10 * np.log10(1.0 / mse))

@@ -13,6 +13,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .attention import class_means
+from .attribution import METHODS
+from .data import SYNTHETIC_NOTE, duplicates
+from .models import REGISTRY, count_parameters, create_model
+from .stats import accuracy_interval
+
 
 def show(fig: go.Figure) -> None:
     from IPython.display import display
@@ -120,8 +126,6 @@ def banner(data) -> None:
     ``data``: a FERData, or the name of the source the chapter's runs used."""
     from IPython.display import Markdown, display
 
-    from .data import SYNTHETIC_NOTE
-
     source = data if isinstance(data, str) else data.source
     if source == "synthetic":
         display(Markdown(f"> **⚠ {SYNTHETIC_NOTE}.** No data directory was configured (`FER_DATA_DIR` or "
@@ -138,8 +142,6 @@ def model_table(bench_csv=None) -> pd.DataFrame:
     """Every registered model with its parameters and input, joined with the benchmark's
     measured FLOPs and CPU/GPU throughput when ``bench_csv`` exists."""
     from pathlib import Path
-
-    from .models import REGISTRY, count_parameters, create_model
 
     rows = [{"model": n, "paper": s.paper, "input": f"{s.in_channels}x{s.input_size}x{s.input_size}",
              "parameters (M)": round(count_parameters(create_model(n)) / 1e6, 2), "what it is": s.summary}
@@ -273,8 +275,6 @@ def attention_grid(att, title: str, note: str | None = None, faces: list[int] | 
                    internals: bool = True) -> go.Figure:
     """Faces of an attention record (``fer_core.attention``) above each method's map and, with
     ``internals``, the model's own masks and images; columns titled with prediction and truth."""
-    from .attribution import METHODS
-
     faces = faces if faces is not None else attention_faces(att)
     names, a = att.class_names, att.arrays
     titles = [f"{'✓' if a['preds'][i] == a['targets'][i] else '✗'} {names[a['preds'][i]]}<br>true: "
@@ -313,8 +313,6 @@ def _pool(img: np.ndarray, factor: int) -> np.ndarray:
 
 def class_average_maps(atts: dict, method: str, title: str, note: str | None = None) -> go.Figure:
     """One row per model, one column per class: ``method``'s map averaged over the faces of the class."""
-    from .attention import class_means
-
     names = next(iter(atts.values())).class_names
     rows = {key: list(class_means(att, method)) for key, att in atts.items()}
     return image_grid(rows, names, title, note, colorscales={k: "inferno" for k in rows})
@@ -323,8 +321,6 @@ def class_average_maps(atts: dict, method: str, title: str, note: str | None = N
 def per_class_faces(atts: dict, title: str, note: str | None = None, pool: int = 2) -> go.Figure:
     """For a class chosen in the menu: per model, a correctly and a wrongly classified face of that
     class above every method's map (maps pooled by ``pool`` to keep the page light)."""
-    from .attribution import METHODS
-
     models = list(atts)
     names = atts[models[0]].class_names
     methods = [m for m in METHODS if all(m in a.methods for a in atts.values())]
@@ -372,8 +368,6 @@ def training_twins(data, n: int = 6) -> None:
     (``fer_core.data.duplicates``) and ``n`` test faces beside their twin; one line for other data."""
     from IPython.display import display
 
-    from .data import duplicates
-
     if not duplicates.applies(data):
         print(f"{data.source}: not FER2013 with its training split; no twins to look for")
         return
@@ -395,8 +389,6 @@ def training_twins(data, n: int = 6) -> None:
 def evaluation_summary(metrics: dict) -> pd.DataFrame:
     """A run's test scores, plain and per TTA mode, with the 95% Wilson interval of each accuracy
     (one run on ``n`` faces: its test set's own uncertainty, :func:`fer_core.stats.wilson`)."""
-    from .stats import accuracy_interval
-
     n = metrics["n"]
     rows = []
     for label, m in [("single crop", metrics), *((f"test-time augmentation: {k}", t)

@@ -6,6 +6,7 @@ An existing run is never overwritten silently: a finished run is an error unless
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -27,6 +28,9 @@ from .paths import project_path
 
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pandas", "pillow", "timm", "pytorchcv", "captum")
 FINISHED = "metrics.json"
+ATTENTION = "attention.npz"  # written by the run layer, read by fer_core.attention
+#: a record's files, in the order they are written: metrics.json last, its presence means a complete record
+FILES = ("config.yaml", "history.csv", "predictions.csv", "roc.json", "provenance.json", ATTENTION, FINISHED)
 
 
 class RunExistsError(FileExistsError):
@@ -49,7 +53,7 @@ class RunPaths:
 
     @property
     def started(self) -> bool:
-        return ((self.checkpoints / "last.pt").is_file() or self.results.is_dir()
+        return ((self.checkpoints / checkpoints.LAST).is_file() or self.results.is_dir()
                 or bool(checkpoints.leftovers(self.checkpoints)))
 
 
@@ -90,8 +94,6 @@ def git_commit(root: Path | None = None) -> dict:
     """The commit whose code makes a run (the checkout ``fer_core`` is imported from, or ``root``);
     for a tree with uncommitted changes (``dirty``; run records under results/ do not count) also
     the changed files and a hash of their diff, so that the record still names its code."""
-    import hashlib
-
     root = root or Path(__file__).resolve().parent.parent
 
     def git(*args):
@@ -172,7 +174,7 @@ def provenance(cfg: Config, data, device, wall_time_s: float, started: str, prec
         "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(sys.argv),
-        "checkpoint": str(RunPaths.of(cfg).checkpoints / "best.pt"),
+        "checkpoint": str(RunPaths.of(cfg).checkpoints / checkpoints.BEST),
     }
 
 
@@ -186,25 +188,39 @@ def write_json(path: Path, obj) -> None:
     _write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
-def write_record(paths: RunPaths, cfg: Config, history: list[dict], metrics: dict, roc: dict,
-                 predictions: pd.DataFrame, prov: dict, attention: dict | None = None,
-                 extra: dict[str, dict | None] | None = None) -> None:
-    """Write the record; ``metrics.json`` goes last, so its presence means a complete run.
-    ``extra``: further JSON files of the record by name (None: not written)."""
+def write(paths: RunPaths, cfg: Config | dict, history: list[dict], metrics: dict, roc: dict,
+          predictions: pd.DataFrame, prov: dict, extra: dict[str, dict | None] | None = None) -> None:
+    """Write a run's record into its folder; ``metrics.json`` goes last, so its presence means a
+    complete run. ``cfg``: the resolved config (or its dict); ``extra``: further JSON files of the
+    record by name (None: not written); a record's other files (``attention.npz``) are written
+    into the folder before this call."""
     paths.results.mkdir(parents=True, exist_ok=True)
     for name, content in (extra or {}).items():
         if content is not None:
             write_json(paths.results / name, content)
-    if attention is not None:
-        from .attention import FILE, write
-
-        write(paths.results / FILE, attention)
-    _write(paths.results / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    config = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    _write(paths.results / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     pd.DataFrame(history).to_csv(paths.results / "history.csv", index=False)
     predictions.to_csv(paths.results / "predictions.csv", index=False, float_format="%.5f")
     write_json(paths.results / "roc.json", roc)
     write_json(paths.results / "provenance.json", prov)
     write_json(paths.results / FINISHED, metrics)
+
+
+def write_files(paths: RunPaths, files: dict[str, bytes]) -> None:
+    """Write a record's files as they came (from a Ray worker), each atomically, in :data:`FILES`
+    order (metrics.json last); files of other names are not written."""
+    paths.results.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        if name in files:
+            tmp = paths.results / f"{name}.tmp"
+            tmp.write_bytes(files[name])
+            tmp.replace(paths.results / name)
+
+
+def read_files(paths: RunPaths) -> dict[str, bytes]:
+    """A finished record's files as bytes (what a Ray worker sends back)."""
+    return {n: (paths.results / n).read_bytes() for n in FILES if (paths.results / n).is_file()}
 
 
 @dataclass(frozen=True)
@@ -249,10 +265,3 @@ class RunRecord:
         one_face = 1.0 / max(1, len(p))
         return [f"{name} {float(stated or 0):.4f} in metrics.json, {actual:.4f} from predictions.csv"
                 for name, stated, actual in checks if stated is None or abs(float(stated) - actual) > one_face]
-
-    @property
-    def attention(self):
-        """The run's :class:`fer_core.attention.Attention` (FileNotFoundError without one)."""
-        from .attention import Attention
-
-        return Attention.read(self.path)

@@ -4,27 +4,32 @@
                            [--folds 0-9] [--data-dir D] [--results-dir R] [--time-limit 9m] [--list]
 
 A :class:`Slice` names the runs; :func:`runs_of` resolves each to its config (the plan's, through
-``experiments.config_for``), in the plan's row order with every row's ``sr_from`` dependency
-first; :func:`execute` runs them through the one engine (finished runs are read back, started
-ones resume) and appends each to its results folder's ledger; :func:`listing` says what each run
+``plans.config_for``), in the plan's row order with every row's ``sr_from`` dependency
+first; :func:`execute` runs them through the run layer (:func:`fer_core.runs.run`: finished runs
+are read back, started ones resume; each is filed in its results folder's ledger); :func:`listing` says what each run
 costs and whether it is finished. A time limit (``--time-limit``, ``train.time_limit``) ends the
 call after the epoch in which it is reached, with every run checkpointed: calling the same command
 again continues exactly where it stopped.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
 
-from . import ledger, speed
-from .config import Config, parse_duration  # noqa: F401 (re-exported for the CLI)
-from .engine import TimeLimitReached, load_data, run
-from .experiments import Plan, config_for, read_plan
+from . import checkpoints, ledger, speed
+from .build import input_shape, load_data, resolve_device
+from .config import Config
+from .engine import TimeLimitReached
+from .models import create_model, forward_gmacs
+from .plans import Plan, config_for, read_plan
 from .records import RunPaths, require_clean_tree
+from .runs import run
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
 
@@ -44,6 +49,21 @@ class RunSpec:
     def status(self) -> str:
         paths = RunPaths.of(self.cfg)
         return "finished" if paths.finished else ("started" if paths.started else "not started")
+
+    def superseded(self) -> list[str]:
+        """Started, unfinished runs of the same row, seed and fold whose settings were another
+        recipe (the same name but for the settings' hash): left behind when the plan file changed."""
+        paths = RunPaths.of(self.cfg)
+        stem = self.cfg.run_name.rsplit("-", 1)[0]
+        return sorted(d.name for d in paths.checkpoints.parent.glob(f"{stem}-*")
+                      if d.name != self.cfg.run_name and re.fullmatch(re.escape(stem) + r"-[0-9a-f]{8}", d.name)
+                      and ((d / checkpoints.LAST).is_file() or checkpoints.leftovers(d))
+                      and not RunPaths(paths.results.parent / d.name, d).finished)
+
+
+class PlanChangedWarning(UserWarning):
+    """A run starts from epoch 1 beside a started run of the same row made under the plan's old
+    settings (kept, never resumed under the new ones)."""
 
 
 @dataclass(frozen=True)
@@ -108,29 +128,31 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
             require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
         if unfinished and progressed and deadline is not None and time.monotonic() >= deadline:
             raise TimeLimitReached(spec.cfg.run_name, None)  # every call makes progress: at least an epoch
+        if spec.status == "not started":
+            for old in spec.superseded():
+                warnings.warn(PlanChangedWarning(
+                    f"Row {spec.variant} of plan {spec.paper} changed since run {old} was started: that run is "
+                    f"kept as it is (its checkpoints in {RunPaths.of(spec.cfg).checkpoints.parent / old}) and "
+                    f"{spec.cfg.run_name} starts from epoch 1 under the new settings. To continue {old} instead, "
+                    f"restore the row as it was (git diff params/papers/{spec.paper}.yaml)."), stacklevel=2)
         rows.append(execute_one(spec, reuse=reuse, deadline=deadline, data=data))
         progressed = progressed or unfinished
     return pd.DataFrame(rows, columns=ledger.COLUMNS)
 
 
 def execute_one(spec: RunSpec, *, reuse: bool = True, deadline: float | None = None, data=None) -> dict:
-    """One run of a slice through the engine, resumed if it was started; its ledger row."""
+    """One run of a slice through the run layer (which files it in the ledger), resumed if it was
+    started; its ledger row."""
     cfg = spec.cfg
     if not reuse:
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})})
     record = run(cfg, reuse=reuse, data=data if data is not None else load_data(cfg), resume=True, deadline=deadline)
-    row = ledger.row_of(record, paper=spec.paper, variant=spec.variant, profile=spec.profile)
-    ledger.append(cfg.output.results_dir, row)
-    return row
+    return ledger.row_of(record, paper=spec.paper, variant=spec.variant, profile=spec.profile)
 
 
 @lru_cache(maxsize=64)
 def gmacs_per_image(model: str, input_size: int, in_channels: int, kwargs: str) -> float:
     """Forward multiply-accumulates of one image, counted by torch's FLOP counter (a MAC = 2 FLOPs)."""
-    import json
-
-    from .models import create_model, forward_gmacs
-
     return forward_gmacs(create_model(model, input_size=input_size, **json.loads(kwargs)), input_size, in_channels)
 
 
@@ -138,10 +160,6 @@ def listing(sl: Slice) -> pd.DataFrame:
     """The slice's runs with their estimated cost and status: GMAC per image x training images x
     epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours that
     is on this machine at the measured speed of the book's loop (:mod:`fer_core.speed`)."""
-    import json
-
-    from .engine import input_shape, resolve_device
-
     out, benches = [], {}
     for spec in runs_of(sl):
         cfg = spec.cfg

@@ -16,7 +16,7 @@ import pandas as pd
 from . import ledger
 from .claims import row_ref
 from .data import duplicates
-from .experiments import read_plan
+from .plans import read_plan
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTED = "reproduced", "not reproduced", "not tested"
 FLOOR_POINTS = 1.0     # percentage points: the tolerance of a claim in %, before our uncertainty
@@ -149,7 +149,7 @@ def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
     kind, _, what = metric.partition(":")
     out = []
     for path in runs["record"]:
-        record = ledger.record(path)
+        record = ledger.record_at(path)
         if kind in ("last", "first"):
             column = record.history[what]
             out.append(float(column.iloc[-1 if kind == "last" else 0]))
@@ -200,7 +200,7 @@ def faces_scored(runs: pd.DataFrame, metric: str) -> list[int | None]:
         return [None] * len(runs)
     out = []
     for path in runs["record"]:
-        record = ledger.record(path)
+        record = ledger.record_at(path)
         if "val_acc" in metric:
             out.append((record.provenance.get("data") or {}).get("sizes", {}).get("val"))
         elif metric.startswith("duplicate_free:"):
@@ -251,7 +251,7 @@ def _paired_sampling_se(path_a: str, path_b: str, scale: float) -> float | None:
     """The standard error of the accuracy difference of two runs scored on the same test faces,
     from their per-face correctness (McNemar's discordant pairs b, c: var = ((b + c)/N - ((b - c)/N)²)/N);
     None when their predictions do not name the same faces."""
-    a, b = ledger.record(path_a).predictions, ledger.record(path_b).predictions
+    a, b = ledger.record_at(path_a).predictions, ledger.record_at(path_b).predictions
     if len(a) != len(b) or "file" not in a or not (a["file"].values == b["file"].values).all():
         return None
     d = (a["pred"] == a["target"]).astype(float).to_numpy() - (b["pred"] == b["target"]).astype(float).to_numpy()

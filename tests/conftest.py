@@ -53,6 +53,25 @@ def ckplus(shared_data):
     return load("ckplus", shared_data)
 
 
+def run_settings(folder: Path) -> list[str]:
+    """The overrides every test's runs take: the CPU, no progress bars, and results and
+    checkpoints in ``folder`` (never the project's)."""
+    return ["train.progress=false", "train.device=cpu", f"output.results_dir={folder / 'r'}",
+            f"output.checkpoint_dir={folder / 'c'}"]
+
+
+@pytest.fixture(scope="session")
+def settings_for():
+    """:func:`run_settings` for a fixture that makes its own folder (a module's shared runs)."""
+    return run_settings
+
+
+@pytest.fixture
+def run_sets(tmp_path) -> list[str]:
+    """:func:`run_settings` in the test's own temporary folder."""
+    return run_settings(tmp_path)
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path):
     """A seconds-long synthetic run writing into tmp_path."""
@@ -60,8 +79,6 @@ def tiny_cfg(tmp_path):
     from fer_core.paths import params_file
 
     def make(*overrides, **fields):
-        return load_config(params_file("test"), [
-            "data.source=synthetic", "train.progress=false", "train.device=cpu",
-            f"output.results_dir={tmp_path / 'results'}", f"output.checkpoint_dir={tmp_path / 'ckpt'}",
-            *overrides], **fields)
+        return load_config(params_file("test"), ["data.source=synthetic", *run_settings(tmp_path), *overrides],
+                           **fields)
     return make

@@ -9,7 +9,7 @@ from torch import nn
 from fer_core import attention, attribution
 from fer_core.attribution import METHODS
 from fer_core.data import load
-from fer_core.engine import Setup
+from fer_core.build import Setup
 from fer_core.models import REGISTRY, create_model
 
 REGION = (slice(12, 24), slice(8, 40))  # a band across the eyes
@@ -127,15 +127,15 @@ def test_the_sample_is_spread_over_the_classes_and_fixed():
 def test_the_attention_record_round_trips_and_a_chapter_shows_it_without_the_checkpoint(tiny_cfg, capsys):
     from fer_core import ledger
     from fer_core.chapter import Chapter
-    from fer_core.engine import train
-    from fer_core.experiments import read_plan
+    from fer_core.runs import train
+    from fer_core.plans import read_plan
     from fer_core.records import RunPaths
 
     cfg = tiny_cfg("eval.attention=8", "eval.attention_steps=2", "eval.attention_sanity=true", "eval.tta=[]",
                    "data.synthetic_size=[70, 35, 35]",
                    "data.subset=null", "train.epochs=1", "tags.paper=pham", "tags.variant=resnet34")
     record = train(cfg)
-    att = record.attention
+    att = attention.Attention.read(record.path)
     assert att.path.stat().st_size < 400_000
     assert len(att.arrays["ids"]) == 8 and "images" not in att.arrays  # faces are data: never stored
     assert set(att.methods) == set(METHODS) and "truth" in att.arrays and "sanity_saliency" in att.arrays

@@ -19,7 +19,7 @@ def _outputs(nb_path) -> str:
 def test_the_book_shows_published_records_fixture_records_here(tmp_path, monkeypatch):
     """Chapters and the verdict table read the published records: fabricated ones here (marked so,
     in a temporary folder), built into HTML with jupyter-book."""
-    from fixtures import DEVICE, fabricate
+    from fabricated import DEVICE, fabricate
 
     published = tmp_path / "published"
     for seed, (acc, tta) in enumerate([(0.738, 0.7405), (0.741, 0.7425)]):

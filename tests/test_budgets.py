@@ -35,17 +35,17 @@ def test_a_budget_reads_minutes_and_the_time_schedule_needs_one(tiny_cfg):
 @pytest.fixture(scope="module")
 def budgeted(tmp_path_factory):
     """The cpu plan's test row (mini-Xception, a 4-second budget, a ceiling of 50 epochs) on the
-    synthetic set, run through the one engine; its ledger rows."""
-    from fer_core.experiments import run_paper
+    synthetic set, run through the run layer; its ledger rows."""
+    from fer_core.slices import Slice, execute
 
     tmp = tmp_path_factory.mktemp("cpu")
-    return run_paper("cpu", "test", overrides=["train.progress=false", f"output.results_dir={tmp / 'results'}",
-                                               f"output.checkpoint_dir={tmp / 'ckpt'}"])
+    return execute(Slice("cpu", "test", overrides=["train.progress=false", f"output.results_dir={tmp / 'results'}",
+                                                   f"output.checkpoint_dir={tmp / 'ckpt'}"]))
 
 
 def test_the_budget_ends_the_run_and_its_schedule(budgeted):
 
-    (record,) = [ledger.record(p) for p in budgeted["record"]]
+    (record,) = [ledger.record_at(p) for p in budgeted["record"]]
     h = record.history
     assert record.config["train"]["budget"] == 4 and len(h) < record.config["train"]["epochs"]
     # stopped by the epoch that spent it, or by the checkpoint written after it (no empty epoch is started)
@@ -58,7 +58,7 @@ def test_the_budget_ends_the_run_and_its_schedule(budgeted):
 def test_budget_tables_read_the_records(budgeted):
     runs = budgeted.assign(dataset="fer2013")  # the tables read FER2013 and CK+ rows of the cpu plan
     curves = budgets.curves(runs)
-    (record,) = [ledger.record(p) for p in budgeted["record"]]
+    (record,) = [ledger.record_at(p) for p in budgeted["record"]]
     assert len(curves) == len(record.history)
     assert curves["minutes"].iloc[-1] == pytest.approx(record.history["elapsed_s"].iloc[-1] / 60)
     table = budgets.budget_table(runs)
@@ -97,7 +97,7 @@ def test_context_figures_come_from_the_claims_with_their_lines():
 def test_a_resumed_budget_run_says_so_and_keeps_its_first_start(tiny_cfg):
     """#26 item 8: the resume's start used to overwrite provenance.started and nothing marked the
     record as resumed; the CPU chapter, which treats the wall clock as the measurement, shows it."""
-    from fer_core.engine import train
+    from fer_core.runs import train
 
     cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]",
                    "train.budget=60", "train.scheduler.name=time_one_cycle", "train.epochs=3")

@@ -2,8 +2,8 @@
 values, its folds and its pooled confusion matrix."""
 from fer_core import ledger, plots
 from fer_core.chapter import Chapter
-from fer_core.experiments import read_plan
-from fixtures import fabricate
+from fer_core.plans import read_plan
+from fabricated import fabricate
 
 
 def test_row_figures_draw_every_run_beside_the_papers_epochs(tmp_path, monkeypatch, capsys):
@@ -42,7 +42,7 @@ def test_a_published_record_from_uncommitted_code_is_flagged(tmp_path):
     runs = ledger.read_ledger(tmp_path)
     ch = Chapter("du", "paper", read_plan("du"), runs, None)
     assert "uncommitted" not in banner_text(ch)
-    prov = ledger.record(row["record"]).path / "provenance.json"
+    prov = ledger.record_at(row["record"]).path / "provenance.json"
     p = json.loads(prov.read_text())
     prov.write_text(json.dumps({**p, "dirty": True, "changed_files": ["fer_core/engine.py"], "diff_sha256": "ab12"}))
     text = banner_text(ch)
@@ -57,7 +57,7 @@ def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path)
     for fold in range(2):
         row = fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.8, fold=fold, dataset="ckplus", model="stn_sr",
                         history={"elapsed_s": [10.0, 20.0, 30.0]})
-        prov = ledger.record(row["record"]).path / "provenance.json"
+        prov = ledger.record_at(row["record"]).path / "provenance.json"
         p = json.loads(prov.read_text())
         p["data"]["sizes"] = {"train": 800}
         p["precision"] = {"autocast": "bfloat16" if fold else None}
@@ -73,7 +73,6 @@ def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused
     0.98 disagreed with its predictions and nothing noticed."""
     import json
 
-    from fer_core import budgets
     from fer_core.chapter import banner_text, published
     from fer_core.verdicts import NOT_TESTED, verdict_of
 
@@ -88,7 +87,7 @@ def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused
     runs = published(tmp_path)
     assert "accuracy 0.9900 in the ledger, 0.4400 in the record" in runs.loc[0, "problems"]
     assert runs.loc[1, "problems"] == ""
-    metrics = ledger.record(runs.loc[1, "record"]).path / "metrics.json"
+    metrics = ledger.record_at(runs.loc[1, "record"]).path / "metrics.json"
     m = json.loads(metrics.read_text())
     metrics.write_text(json.dumps({**m, "accuracy": 0.98}))
     runs = published(tmp_path)
@@ -105,17 +104,7 @@ def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):
 
     row = fabricate(tmp_path, "cpu", "simple_cnn-5m", accuracy=0.62, n=200, model="simple_cnn",
                     history={"elapsed_s": [100.0, 200.0, 300.0]})
-    cfg = ledger.record(row["record"]).path / "config.yaml"
+    cfg = ledger.record_at(row["record"]).path / "config.yaml"
     cfg.write_text(cfg.read_text() + "train: {budget: 300}\n")
     runs = ledger.read_ledger(tmp_path).assign(accuracy=0.99)
     assert budgets.budget_table(runs).loc[0, "PrivateTest (%)"] == 62.0
-
-
-def test_a_single_runs_summary_gives_each_accuracy_its_wilson_interval(tmp_path):
-    from fer_core.stats import wilson
-
-    row = fabricate(tmp_path, "pham", "resnet34", accuracy=0.7, tta=0.72, n=3589)
-    table = plots.evaluation_summary(ledger.record(row["record"]).metrics)
-    low, high = wilson(round(0.7 * 3589), 3589)
-    assert table.loc["single crop", "95% interval (Wilson)"] == f"{low:.4f}–{high:.4f}"
-    assert 0.67 < low < 0.7 < high < 0.72 and "test-time augmentation: random_views" in table.index

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixtures import write_png
+from fabricated import write_png
 from fer_core.cli import main as cli
 from fer_core.data import EMOTIONS, SYNTHETIC_NOTE, DataError, load, resolve
 from fer_core.data import readers

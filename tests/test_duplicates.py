@@ -51,11 +51,11 @@ def test_the_scores_without_twins_come_from_the_predictions(data):
 def test_a_record_shows_both_scores_and_old_records_without_the_file_read_as_missing(tmp_path):
     from fer_core import ledger
     from fer_core.verdicts import values_of
-    from fixtures import fabricate
+    from fabricated import fabricate
 
     row = fabricate(tmp_path, "du", "resnet50", accuracy=0.6, n=100)
     fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.7, n=100)
-    path = ledger.record(row["record"]).path
+    path = ledger.record_at(row["record"]).path
     (path / duplicates.FILE).write_text('{"duplicate_free": {"accuracy": 0.55, "macro_f1": 0.5, "n": 90}}')
     runs = ledger.read_ledger(tmp_path)
     values = values_of(runs, "duplicate_free:accuracy")
@@ -65,7 +65,7 @@ def test_a_record_shows_both_scores_and_old_records_without_the_file_read_as_mis
 def test_fer2013_has_its_known_twins_and_the_command_scores_only_records_of_the_same_data(
         fer2013, shared_data, tmp_path, capsys):
     from fer_core.cli import main
-    from fixtures import fabricate
+    from fabricated import fabricate
 
     twins = duplicates.training_twins(fer2013)
     same = twins.table["target"] == twins.table["twin_target"]

@@ -11,7 +11,7 @@ from fer_core import ledger
 from fer_core.checkpoints import CheckpointError
 from fer_core.cli import main as cli
 from fer_core.config import ConfigError, load_config
-from fer_core.engine import evaluate_run, train
+from fer_core.runs import evaluate_run, train
 from fer_core.locks import RunLockedError
 from fer_core.paths import params_file
 from fer_core.preflight import PreflightError
@@ -302,3 +302,33 @@ def test_a_bundle_inside_what_it_copies_is_refused_before_anything_is_written(ca
     err = capsys.readouterr().err
     assert "is inside the project's params, which the bundle copies" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_resume_after_the_plan_changed_a_row_keeps_the_old_run_and_says_so(tmp_path, monkeypatch, run_sets):
+    """A run of a row is killed after epoch 1; the plan file then changes the row (its learning
+    rate). The slice cannot resume the old run under the new settings: it starts the new recipe's
+    run from epoch 1, warns naming the old run, and leaves the old run's checkpoint as it was."""
+    import shutil
+
+    import yaml
+
+    from fer_core import plans, slices
+
+    shutil.copy(plans.PAPERS_DIR / "qin.yaml", tmp_path / "qin.yaml")
+    monkeypatch.setattr(plans, "PAPERS_DIR", tmp_path)
+    sl = slices.Slice("qin", "test", ["digits-cnn"], overrides=[*run_sets, "train.epochs=2", *FAST[2:]])
+    (old,) = slices.runs_of(sl)
+    assert train(old.cfg, stop_after=1) is None  # killed after epoch 1
+    last = RunPaths.of(old.cfg).checkpoints / "last.pt"
+    before = last.read_bytes()
+    plan = yaml.safe_load((tmp_path / "qin.yaml").read_text())
+    row = next(r for r in plan["rows"] if r.get("variant") == "digits-cnn")
+    row["set"] = {"train": {"optimizer": {"lr": 0.01}}}
+    (tmp_path / "qin.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    (new,) = slices.runs_of(sl)
+    assert new.cfg.run_name != old.cfg.run_name and new.status == "not started"
+    with pytest.warns(slices.PlanChangedWarning, match=rf"changed since run {old.cfg.run_name} was started.*"
+                                                       rf"{new.cfg.run_name} starts from epoch 1"):
+        (ran,) = slices.execute(sl).to_dict("records")
+    assert ran["record"].endswith(new.cfg.run_name) and ran["epochs_run"] == 2
+    assert last.read_bytes() == before and not RunPaths.of(old.cfg).finished  # the old run untouched

@@ -1,4 +1,5 @@
 """The ledger: one row per record, whatever path named it, kept relative to its checkout."""
+import pandas as pd
 import pytest
 
 from fer_core import ledger
@@ -41,7 +42,7 @@ def test_the_same_record_named_two_ways_gets_one_row(tmp_path):
 def test_a_damaged_ledger_is_named_before_training_and_never_extended(tiny_cfg, damage):
     """#26 item 4: a ledger cut mid-line used to read silently and then be corrupted for good by the
     next append; one with a foreign header let a full run train, then ended with a KeyError."""
-    from fer_core.engine import train
+    from fer_core.runs import train
 
     cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]")
     first = train(cfg)
@@ -58,3 +59,21 @@ def test_a_damaged_ledger_is_named_before_training_and_never_extended(tiny_cfg, 
     with pytest.raises(ledger.LedgerError):
         ledger.append(cfg.output.results_dir, ledger.row_of(first, paper="x", variant="y", profile="z"))
     assert path.read_text() == broken  # nothing appended to a broken ledger, nothing repaired silently
+
+
+def test_ledger_rows_are_deduplicated_by_record(tmp_path):
+    row = {c: None for c in ledger.COLUMNS} | {"record": "results/x/y", "paper": "pham"}
+    ledger.append(tmp_path, row)
+    ledger.append(tmp_path, row)
+    assert len(ledger.read_ledger(tmp_path)) == 1
+    assert isinstance(ledger.read_ledger(tmp_path / "none"), pd.DataFrame)
+
+
+def test_a_ledger_with_older_columns_is_migrated_not_corrupted(tmp_path):
+    old_columns = [c for c in ledger.COLUMNS if c != "cross_entropy"]
+    pd.DataFrame([{c: None for c in old_columns} | {"paper": "pham", "record": "results/old/run"}]).to_csv(
+        tmp_path / "ledger.csv", index=False)
+    ledger.append(tmp_path, {c: None for c in ledger.COLUMNS} | {"record": "results/new/run", "cross_entropy": 1.5})
+    book = ledger.read_ledger(tmp_path)
+    assert list(book.columns) == ledger.COLUMNS and book["record"].tolist() == ["results/old/run", "results/new/run"]
+    assert pd.isna(book.loc[0, "cross_entropy"]) and book.loc[1, "cross_entropy"] == 1.5

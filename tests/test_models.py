@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fer_core.cli import main as cli
 from fer_core.config import LossConfig
-from fer_core.engine import train
+from fer_core.runs import train
 from fer_core.losses import LOSS_TERMS, Criterion, logits_of
 from fer_core.models import REGISTRY, count_parameters, create_model, load_weights
 from fer_core.models.resmasking import MaskingBlock, ResMaskingNet

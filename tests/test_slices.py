@@ -163,3 +163,34 @@ def test_ray_runs_a_slice_to_the_serial_numbers_and_reports_a_failure(tmp_path, 
     assert len(failed) == 1 and failed.index[0].startswith("edsr-l1") and failed["attempts"].iloc[0] == 2
     assert "do not fit 'edsr_x2'" in failed["error"].iloc[0]
     assert got["variant"].tolist() == ["digits-cnn"]  # the other run went on
+
+
+@pytest.mark.slow
+def test_a_ray_worker_killed_mid_run_is_reported_and_the_other_records_stay(tmp_path, local_ray, monkeypatch):
+    """A worker process dies (SIGKILL) inside the first epoch of one run, both times it is tried:
+    the driver reports that run as failed, with the cause, and files the other run whole."""
+    from fer_core import executors
+    from fer_core.records import RunRecord
+
+    real = executors._train_remotely
+
+    def killed_in_training(spec, *args):  # runs in the worker: its own fer_core.engine is patched
+        import os
+        import signal
+
+        import fer_core.engine
+
+        if spec.seed == 1:
+            fer_core.engine.train_one_epoch = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        return real(spec, *args)
+    monkeypatch.setattr(executors, "_train_remotely", killed_in_training)
+    sl = slices.Slice("qin", "test", ["digits-cnn"], [0, 1], overrides=[
+        *RAY_SETS, f"output.results_dir={tmp_path / 'r'}", f"output.checkpoint_dir={tmp_path / 'c'}"])
+    got, summary = executors.execute_ray(sl, progress=False)
+    by_run = summary.set_index("run")
+    failed = by_run[by_run["status"] == "failed"]
+    assert len(failed) == 1 and "-s1-" in failed.index[0] and failed["attempts"].iloc[0] == 2
+    assert "WorkerCrashedError" in failed["error"].iloc[0] or "died" in failed["error"].iloc[0]
+    assert got["seed"].tolist() == [0] and len(ledger.read_ledger(tmp_path / "r")) == 1
+    assert RunRecord.read(ledger.record_at(got["record"].iloc[0]).path).problems() == []
+    assert not (tmp_path / "r" / "qin" / failed.index[0]).exists()  # nothing half-written by the driver

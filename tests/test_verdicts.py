@@ -5,7 +5,7 @@ import pytest
 from fer_core import ledger
 from fer_core.verdicts import (NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate, judge, published_runs,
                                summary, tolerance, verdict_of, assess)
-from fixtures import fabricate
+from fabricated import fabricate
 
 
 def claim(**kw) -> dict:

@@ -1,4 +1,4 @@
-"""A paper's experiments: its recipe, its table's rows, and runs through the one engine.
+"""A paper's plan: its recipe, its table's rows and profiles, and the config of every run of it.
 
 ``params/papers/<paper>.yaml`` holds
 
@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import pandas as pd
 import yaml
 
-from . import ledger
-from .config import Config, ConfigError, _merge, load_config, read_params
+from . import checkpoints
+from .config import Config, ConfigError, _merge, config_hash, load_config, read_params
 from .data import BUNDLED
 from .paths import ROOT, params_file
 
@@ -194,27 +194,13 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
 def hashed_run(cfg: Config, stem: str | None = None) -> Config:
     """``cfg`` named ``<stem>-<hash of its settings>``: a changed recipe gets a record of its own
     instead of colliding with (and never overwriting) the finished run of the old one."""
-    return cfg.model_copy(update={"run": f"{stem or cfg.run_name}-{ledger.config_hash(cfg.to_dict())[:8]}"})
+    return cfg.model_copy(update={"run": f"{stem or cfg.run_name}-{config_hash(cfg.to_dict())[:8]}"})
 
 
 def checkpoint_of(cfg: Config) -> str:
     """The selected checkpoint of a run, as configured (relative to the project when the
     checkpoint folder is): what another run's config may point to."""
-    from pathlib import Path
-
-    return str(Path(cfg.output.checkpoint_dir) / cfg.experiment / cfg.run_name / "best.pt")
-
-
-def run_paper(paper: str, profile: str = "smoke", *, seeds: int | list[int] = 1, data_dir: str | None = None,
-              overrides: list[str] = (), only: list[str] | None = None, reuse: bool = True,
-              folds: list[int] | None = None) -> pd.DataFrame:
-    """Run (or reuse, or resume) every row the profile selects, for each seed (and, for a CK+ row,
-    each fold the profile selects, or ``folds``); returns their ledger rows, the rows ``sr_from``
-    brings in included. Each finished run is appended to ``<results_dir>/ledger.csv``."""
-    from .slices import Slice, execute
-
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    return execute(Slice(paper, profile, only, seed_list, folds, data_dir, list(overrides)), reuse=reuse)
+    return str(Path(cfg.output.checkpoint_dir) / cfg.experiment / cfg.run_name / checkpoints.BEST)
 
 
 def default_profile(data_dir: str | None = None) -> str:

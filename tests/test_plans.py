@@ -5,7 +5,8 @@ import torch
 from fer_core import ledger
 from fer_core.chapter import Chapter
 from fer_core.config import ConfigError
-from fer_core.experiments import PAPERS_DIR, checkpoint_of, config_for, read_plan, run_paper
+from fer_core.plans import PAPERS_DIR, checkpoint_of, config_for, read_plan
+from fer_core.slices import Slice, execute
 from fer_core.models import REGISTRY
 
 
@@ -57,14 +58,14 @@ PLAN_ERRORS = [
 
 @pytest.mark.parametrize(("text", "message"), PLAN_ERRORS)
 def test_plan_errors_name_the_problem(tmp_path, monkeypatch, text, message):
-    monkeypatch.setattr("fer_core.experiments.PAPERS_DIR", tmp_path)
+    monkeypatch.setattr("fer_core.plans.PAPERS_DIR", tmp_path)
     (tmp_path / "x.yaml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         read_plan("x")
 
 
 def test_a_missing_plan_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr("fer_core.experiments.PAPERS_DIR", tmp_path)
+    monkeypatch.setattr("fer_core.plans.PAPERS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="No plan for paper 'nope'"):
         read_plan("nope")
 
@@ -93,15 +94,14 @@ def test_quick_kwargs_reach_rows_without_kwargs_of_their_own():
     assert {k: v for k, v in full.model.kwargs.items() if k != "sr_weights"} == {"stn": True, "sr": "edsr"}
 
 
-def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path):
-    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
-            f"output.checkpoint_dir={tmp_path / 'c'}", "model.input_size=32"]
-    results = run_paper("yu", "test", overrides=sets, folds=[0, 1])
+def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path, run_sets):
+    sets = [*run_sets, "model.input_size=32"]
+    results = execute(Slice("yu", "test", folds=[0, 1], overrides=sets))
     assert results["fold"].tolist() == [0, 1] and (results["dataset"] == "synthetic").all()
     assert ledger.read_ledger(tmp_path / "r")["fold"].tolist() == [0, 1]
     ch = Chapter("yu", "test", read_plan("yu"), pd.DataFrame(columns=ledger.COLUMNS), results)
     pooled = ch.pooled_metrics("xception_separable")
-    assert pooled["n"] == sum(ledger.record(p).metrics["n"] for p in results["record"])
+    assert pooled["n"] == sum(ledger.record_at(p).metrics["n"] for p in results["record"])
     table = ch.results({"accuracy (%)": "accuracy"})
     acc = results["accuracy"] * 100
     half = 1.96 * acc.std() / 2 ** 0.5  # the 95% interval of the mean over the two folds
@@ -113,42 +113,22 @@ def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path):
 
 # -- runs, ledger and the claims table ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def pham_test_run(tmp_path_factory):
+def pham_test_run(tmp_path_factory, settings_for):
     tmp = tmp_path_factory.mktemp("pham")
-    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp / 'r'}",
-            f"output.checkpoint_dir={tmp / 'c'}", "data.synthetic_size=[140, 70, 70]", "data.subset=null",
-            "eval.tta=[]"]
-    return tmp, sets, run_paper("pham", "test", overrides=sets)
+    sets = [*settings_for(tmp), "data.synthetic_size=[140, 70, 70]", "data.subset=null", "eval.tta=[]"]
+    return tmp, sets, execute(Slice("pham", "test", overrides=sets))
 
 
-def test_run_paper_appends_the_ledger_and_reuses(pham_test_run):
+def test_a_paper_slice_appends_the_ledger_and_reuses(pham_test_run):
     tmp, sets, first = pham_test_run
     assert list(first["variant"]) == read_plan("pham").profiles["test"]["rows"]
     book = ledger.read_ledger(tmp / "r")
     assert len(book) == len(first) and (book["dataset"] == "synthetic").all()
     assert book["config_hash"].str.len().eq(16).all() and book["data_fingerprint"].str.startswith("synthetic").all()
-    again = run_paper("pham", "test", overrides=sets)  # same config and data: read back, not retrained
+    again = execute(Slice("pham", "test", overrides=sets))  # same config and data: read back, not retrained
     assert again["record"].tolist() == first["record"].tolist()
     assert again["wall_time_s"].tolist() == first["wall_time_s"].tolist()
     assert len(ledger.read_ledger(tmp / "r")) == len(first)  # no duplicate rows
-
-
-def test_ledger_rows_are_deduplicated_by_record(tmp_path):
-    row = {c: None for c in ledger.COLUMNS} | {"record": "results/x/y", "paper": "pham"}
-    ledger.append(tmp_path, row)
-    ledger.append(tmp_path, row)
-    assert len(ledger.read_ledger(tmp_path)) == 1
-    assert isinstance(ledger.read_ledger(tmp_path / "none"), pd.DataFrame)
-
-
-def test_a_ledger_with_older_columns_is_migrated_not_corrupted(tmp_path):
-    old_columns = [c for c in ledger.COLUMNS if c != "cross_entropy"]
-    pd.DataFrame([{c: None for c in old_columns} | {"paper": "pham", "record": "results/old/run"}]).to_csv(
-        tmp_path / "ledger.csv", index=False)
-    ledger.append(tmp_path, {c: None for c in ledger.COLUMNS} | {"record": "results/new/run", "cross_entropy": 1.5})
-    book = ledger.read_ledger(tmp_path)
-    assert list(book.columns) == ledger.COLUMNS and book["record"].tolist() == ["results/old/run", "results/new/run"]
-    assert pd.isna(book.loc[0, "cross_entropy"]) and book.loc[1, "cross_entropy"] == 1.5
 
 
 def test_a_changed_recipe_gets_its_own_run_name():
@@ -168,33 +148,32 @@ def test_row_selection_by_profile_or_by_name():
         plan.selected("smoke", ["vgg16"])
 
 
-def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(tmp_path):
-    from fer_core.engine import outputs, restore
+def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(run_sets):
+    from fer_core.evaluate import outputs
+    from fer_core.runs import restore
 
-    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
-            f"output.checkpoint_dir={tmp_path / 'c'}", "train.epochs=1"]
-    (row,) = run_paper("qin", "test", overrides=sets, only=["digits-stn-cnn"]).to_dict("records")
+    sets = [*run_sets, "train.epochs=1"]
+    (row,) = execute(Slice("qin", "test", rows=["digits-stn-cnn"], overrides=sets)).to_dict("records")
     assert row["dataset"] == "digits" and row["model"] == "stn_sr"
-    model, setup, data, _ = restore(ledger.record(row["record"]))
+    model, setup, data, _ = restore(ledger.record_at(row["record"]))
     assert data.num_classes == 10
     out = outputs(model, setup, data.select("test").take(slice(0, 4)))
     assert out["aligned"].shape == (4, 1, 48, 48) and out["logits"].shape == (4, 10)
 
 
-def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path):
-    from fer_core.engine import restore
+def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path, run_sets):
+    from fer_core.runs import restore
 
-    sets = ["train.progress=false", "train.device=cpu", f"output.results_dir={tmp_path / 'r'}",
-            f"output.checkpoint_dir={tmp_path / 'c'}", "data.synthetic_size=[120, 40, 40]", "data.subset=null"]
+    sets = [*run_sets, "data.synthetic_size=[120, 40, 40]", "data.subset=null"]
     plan = read_plan("qin")
     cfg = config_for(plan, "sr-fer2013", "test", overrides=sets)
     sr_cfg = config_for(plan, "edsr-l1", "test", overrides=sets)
     assert cfg.model.kwargs["sr_weights"] == checkpoint_of(sr_cfg) and cfg.model.kwargs["sr"] == "edsr"
-    results = run_paper("qin", "test", overrides=sets, only=["sr-fer2013"])  # runs edsr-l1 first
+    results = execute(Slice("qin", "test", rows=["sr-fer2013"], overrides=sets))  # runs edsr-l1 first
     assert set(ledger.read_ledger(tmp_path / "r")["variant"]) == {"edsr-l1", "sr-fer2013"}
     sr_state = torch.load(tmp_path / "c" / "qin" / sr_cfg.run_name / "best.pt", weights_only=True)["model"]
     assert results["variant"].tolist() == ["edsr-l1", "sr-fer2013"]  # the SR net's row comes first
-    model, *_ = restore(ledger.record(results["record"].iloc[1]))
+    model, *_ = restore(ledger.record_at(results["record"].iloc[1]))
     for name, value in model.sr.state_dict().items():  # trained, yet still the SR net's own weights
         assert torch.equal(value, sr_state[f"sr.{name}"]), name
     assert not any(p.requires_grad for p in model.sr.parameters())
@@ -203,7 +182,7 @@ def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path):
 
 
 def test_a_chapters_epochs_and_results_dir_reach_every_run():
-    from fer_core.experiments import notebook_settings
+    from fer_core.plans import notebook_settings
 
     sets = notebook_settings(["seed=3"], device="cpu", progress=False, epochs=5, results_dir="/tmp/elsewhere")
     cfg = config_for(read_plan("du"), "improved_resnet50", "smoke", overrides=sets)

@@ -8,15 +8,13 @@ as a paper-profile run, so that the verdicts and the chapters can be tested on k
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from fer_core import ledger
-from fer_core.records import RunRecord
+from fer_core import ledger, records
+from fer_core.records import RunPaths, RunRecord
 
 MARK = "FABRICATED by the test suite: not a result"
 DEVICE = "FIXTURE (fabricated by the test suite)"
@@ -64,16 +62,12 @@ def fabricate(folder: Path, paper: str, variant: str, *, accuracy: float, seed: 
     prov = {"commit": "f1x7u4e0", "dirty": False, "fixture": MARK, "device": DEVICE, "gpu": DEVICE,
             "data": {"source": dataset, "location": "(fabricated)", "fingerprint": "fixture", "sizes": {}},
             "note": MARK, "packages": {}, "wall_time_s": 1.0, "started": "2026-01-01T00:00:00",
-            "finished": "2026-01-01T00:01:00", "command": "tests/fixtures.py", "checkpoint": "(none: fabricated)"}
-    (path / "config.yaml").write_text(yaml.safe_dump(config))
-    pd.DataFrame(hist).to_csv(path / "history.csv", index=False)
-    pd.DataFrame({"file": np.arange(n), "target": target, "pred": pred,
-                  **{f"prob_{c}": probs[:, i] for i, c in enumerate(CLASSES)}}).to_csv(path / "predictions.csv",
-                                                                                        index=False)
+            "finished": "2026-01-01T00:01:00", "command": "tests/fabricated.py", "checkpoint": "(none: fabricated)"}
+    predictions = pd.DataFrame({"file": np.arange(n), "target": target, "pred": pred,
+                                **{f"prob_{c}": probs[:, i] for i, c in enumerate(CLASSES)}})
     roc = {c: {"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.8, 1.0], "auc": 0.9} for c in CLASSES}
-    (path / "roc.json").write_text(json.dumps({"plain": roc}))
-    (path / "provenance.json").write_text(json.dumps(prov))
-    (path / "metrics.json").write_text(json.dumps(metrics))
+    records.write(RunPaths(path, path / "no-checkpoints"), config, pd.DataFrame(hist).to_dict("records"), metrics,
+                  {"plain": roc}, predictions, prov)
     row = ledger.row_of(RunRecord.read(path), paper=paper, variant=variant, profile=profile)
     ledger.append(folder, row)
     return row
