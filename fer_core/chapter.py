@@ -29,7 +29,7 @@ from .evaluate import outputs
 from .metrics import classification_metrics, psnr
 from .paths import params_file
 from .plans import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan
-from .runs import restore
+from .runs import restore, run_data
 from .slices import Slice, execute
 
 PUBLISHED_DIR = "results"
@@ -269,6 +269,37 @@ class Chapter:
     def provenance(self) -> pd.DataFrame:
         """Every shown run with where it comes from: commit, data fingerprint, device, record."""
         return self.shown[self.PROVENANCE].round(4)
+
+    def focus(self, variant: str | None, split: str = "PrivateTest") -> None:
+        """One row in close-up: its confusion matrix pooled over its runs, then its attention record."""
+        if variant is None:
+            print("no run to show")
+            return
+        pooled = self.pooled_metrics(variant)
+        plots.show(plots.confusion(pooled, list(pooled["per_class"]), f"{variant}: {split} confusion", self.note))
+        self.attention(variant)
+
+    def loss_terms(self, terms: dict[str, str]) -> pd.DataFrame:
+        """Each shown row's loss terms per epoch on the training set (its first run; ``terms``: a
+        label per history column), and the table of their means on the test split."""
+        on_test = {}
+        for variant in dict.fromkeys(self.shown["variant"]):
+            record = self.records(variant)[0]
+            plots.show(plots.term_curves(record.history, terms, f"{variant}: loss terms per epoch (training set)",
+                                         self.note))
+            on_test[variant] = record.metrics.get("loss_terms", {})
+        return pd.DataFrame(on_test).T.round(4).rename(columns=lambda c: f"test {c}")
+
+    def sample_predictions(self, variant: str, n: int = 12, split: str = "PrivateTest") -> None:
+        """``n`` test faces of the row's first run with their predictions (needs the run's data)."""
+        record = self.records(variant)[0]
+        try:
+            test = run_data(record).select("test")
+        except (FileNotFoundError, ValueError) as e:  # the data is not on this machine
+            print(f"sample predictions need the run's data: {e}")
+            return
+        plots.show(plots.sample_predictions(test.images, record.predictions, list(record.metrics["per_class"]), n=n,
+                                            title=f"{variant}: sample predictions ({split})", note=self.note))
 
     def sr_quality(self, *variants: str) -> pd.DataFrame | None:
         """The super-resolution rows' test losses and PSNR (their own and bicubic's), one row per run."""
