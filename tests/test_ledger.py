@@ -77,3 +77,19 @@ def test_a_ledger_with_older_columns_is_migrated_not_corrupted(tmp_path):
     book = ledger.read_ledger(tmp_path)
     assert list(book.columns) == ledger.COLUMNS and book["record"].tolist() == ["results/old/run", "results/new/run"]
     assert pd.isna(book.loc[0, "cross_entropy"]) and book.loc[1, "cross_entropy"] == 1.5
+
+
+def test_the_run_layer_is_the_ledgers_one_writer():
+    """Only ``runs.file_record`` appends to a ledger (trained runs, read-back runs and the Ray
+    driver all go through it): a second writer would have to be found by its duplicate rows."""
+    import ast
+
+    from fer_core.paths import ROOT
+
+    writers = []
+    for path in sorted((ROOT / "fer_core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "ledger"):
+                writers.append(path.name)
+    assert writers == ["runs.py"]
