@@ -25,16 +25,17 @@ def with_faces(record: RunRecord, att: Attention | None = None) -> Attention:
     return replace(att, faces=test.images[att.arrays["ids"]])
 
 
-def show(record: RunRecord, title: str, note: str | None = None, *, learned: bool = True) -> None:
-    """A run's attention record in a notebook: the maps of a face per class, then every score.
-    ``learned=False`` says plainly that the model has not learned (a pipeline check's)."""
+def show(record: RunRecord, title: str, note: str | None = None, *, learned: bool = True) -> Attention | None:
+    """A run's attention record in a notebook: the maps of a face per class, then every score;
+    returns the record shown (None without one). ``learned=False`` says plainly that the model has
+    not learned (a pipeline check's)."""
     from IPython.display import Markdown, display
 
     try:
         att = with_faces(record)
     except FileNotFoundError as e:
         print(f"no attention record: {e}")
-        return
+        return None
     if not learned:
         display(Markdown(f"> **These maps come from a model that has not learned**: the pipeline check's, trained "
                          f"for {record.metrics['epochs_run']} epoch(s) on a subset (test accuracy "
@@ -49,6 +50,7 @@ def show(record: RunRecord, title: str, note: str | None = None, *, learned: boo
         print(f"{meta['faces']} test faces of {record.path.name}; deletion/insertion: {meta['curve_steps']} steps to "
               f"{meta['curve_baseline']}; {sanity}" + (f"; [{note}]" if note else ""))
         display(table.round(3))
+    return att
 
 
 def gallery(runs: pd.DataFrame) -> dict[str, Attention]:

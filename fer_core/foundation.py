@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import attention_views, plots
-from .attention import Attention, scores
+from .attention import scores
 from .build import load_data
 from .claims import claims_of
 from .config import Config, load_config
@@ -60,11 +60,10 @@ class Foundation:
         """The run's attention record, and on the synthetic set how much of the best method's map
         falls on the expression regions."""
         title = f"{self.cfg.model.name}: where the model looks"
-        attention_views.show(self.record, title, self.data.note)
-        try:
-            table = scores(Attention.read(self.record.path))
-        except FileNotFoundError:
+        att = attention_views.show(self.record, title, self.data.note)
+        if att is None:
             return
+        table = scores(att)
         if "share in regions" in table:
             best = table["share in regions"].idxmax()
             share, area = table.loc[best, "share in regions"], table.loc[best, "regions' share of the face"]

@@ -123,12 +123,13 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
     deadline = time.monotonic() + time_limit if time_limit else None
     rows, progressed = [], False
     for spec in runs_of(sl):
-        unfinished = spec.status != "finished"
+        status = spec.status
+        unfinished = status != "finished"
         if unfinished and sl.profile in PUBLISHED_PROFILES and not sl.allow_dirty:
             require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
         if unfinished and progressed and deadline is not None and time.monotonic() >= deadline:
             raise TimeLimitReached(spec.cfg.run_name, None)  # every call makes progress: at least an epoch
-        if spec.status == "not started":
+        if status == "not started":
             for old in spec.superseded():
                 warnings.warn(PlanChangedWarning(
                     f"Row {spec.variant} of plan {spec.paper} changed since run {old} was started: that run is "
