@@ -236,7 +236,8 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     the CPU, its share of this CPU's matrix-multiply peak measured in the same call (float32 peak
     for float32 variants, bf16 peak for bf16 ones); the plain DataLoader loop beside it; the
     speed-up of the engine's defaults over its float32 loop before them, against the targets. With
-    ``merge`` the cases measured replace their rows in the existing CSV, the others stay."""
+    ``merge`` the cases measured replace their rows at the same batch size in the existing CSV, the
+    others stay (a case at another batch size is another row: run estimates read their own)."""
     import platform
 
     import pandas as pd
@@ -330,8 +331,9 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     if path.exists():  # never overwrite a measurement: keep the old one beside the new
         old = pd.read_csv(path)
         path.rename(path.with_name(f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"))
-        if merge and "case" in old:
-            df = pd.concat([old[~old["case"].isin(set(df["case"]))], df], ignore_index=True)
+        if merge and "case" in old:  # a case measured again at the same batch size replaces its rows
+            again = old["case"].isin(set(df["case"])) & (old["batch"] == batch if "batch" in old else True)
+            df = pd.concat([old[~again], df], ignore_index=True)
     df.to_csv(path, index=False)
     print(f"written: {path}")
 
@@ -428,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"book-loop variants among {','.join(VARIANTS)} (default: before,default on the CPU; "
                         f"default,fp32,bf16,bf16+channels_last,compile on CUDA)")
     t.add_argument("--no-plain", action="store_true", help="skip the plain DataLoader loop")
-    t.add_argument("--merge", action="store_true", help="replace the measured cases' rows in the CSV, keep the rest")
+    t.add_argument("--merge", action="store_true",
+                   help="replace the measured cases' rows at this batch size in the CSV, keep the rest")
     t.add_argument("--eval-batches", default="256,1024")
     t.add_argument("--data-dir", default=None, help="FER2013 for the data (default: FER_DATA_DIR, else synthetic)")
     t.add_argument("--out", default=None, help="default: results/bench/train_<device>.csv")

@@ -195,17 +195,19 @@ def best_variant(runs: pd.DataFrame) -> str | None:
 
 
 def train_bench(path: str | None = None) -> pd.DataFrame | None:
-    """The CPU training benchmark of the chapter's three models (``results/bench/train_cpu.csv``,
-    written by ``python -m fer_core.bench train --device cpu``), or None where none is published."""
+    """The CPU training benchmark (``results/bench/train_cpu.csv``, written by ``python -m
+    fer_core.bench train --device cpu``): the chapter's three models and every model the CPU queue
+    trains, each at the batch size it was measured at; None where none is published."""
     from .paths import project_path
 
     path = project_path(path or "results/bench/train_cpu.csv")
     if not path.exists():
         return None
     bench = pd.read_csv(path)
-    bench = bench[bench["model"].isin(["simple_cnn", "mini_xception", "resnet18"])]
-    cols = [c for c in ("case", "model", "input", "loop", "images_per_s", "tflops", "share_of_peak", "cpu", "device",
-                        "torch") if c in bench]
+    if "batch" in bench:  # the training batch; an evaluation row names its own in its loop
+        bench["batch"] = bench["batch"].astype("Int64").mask(bench["loop"].str.startswith("evaluation"))
+    cols = [c for c in ("case", "model", "input", "batch", "loop", "images_per_s", "tflops", "share_of_peak", "cpu",
+                        "device", "torch") if c in bench]
     return bench[cols].drop(columns=["model", "input"] if "case" in bench else []).reset_index(drop=True)
 
 

@@ -54,6 +54,19 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in (folder / PREVIOUS, folder / "last.tmp") if p.is_file()]
 
 
+def epochs_done(folder: Path) -> int:
+    """The epochs a started run's ``last.pt`` holds (0 where it has none, or one that cannot be
+    read: resuming says what is wrong with it), read through a memory map, not the weights."""
+    path = Path(folder) / LAST
+    if not path.is_file():
+        return 0
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["state"]["epoch"])
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
+            KeyError, TypeError):
+        return 0
+
+
 def _fix(path: Path, resume: bool) -> str:
     if not resume:
         return ("the selected weights are lost with it: train the run again (set output.overwrite=true; the old "

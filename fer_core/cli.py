@@ -92,7 +92,8 @@ def _cmd_run(args) -> int:
 
 
 def _measure(parts, data_dir: str | None) -> None:
-    """The book loop's speed for every model of the slices, into results/bench/train_<device>.csv."""
+    """The book loop's speed for every model of the slices at the batch size each trains at (about
+    256 images a measurement), into results/bench/train_<device>.csv."""
     from . import bench, slices
     from .build import input_shape, resolve_device
 
@@ -101,11 +102,12 @@ def _measure(parts, data_dir: str | None) -> None:
         for spec in slices.runs_of(sl):
             cfg = spec.cfg
             kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
-            cases[(cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True))] = cfg
+            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True))
+            cases.setdefault(cfg.train.batch_size, {})[case] = cfg
             device = resolve_device(cfg.train.device).type
-    batch = {cfg.train.batch_size for cfg in cases.values()}
-    bench.bench_train(device, [(n, s, json.loads(k)) for n, s, k in cases], None, max(batch), None, ["default"],
-                      [], None, data_dir, plain=False, merge=True)
+    for batch, at_batch in sorted(cases.items()):
+        bench.bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch, max(8, 256 // batch),
+                          ["default"], [], None, data_dir, plain=False, merge=True)
 
 
 def _time_limit(text: str | None) -> float | None:
@@ -129,8 +131,12 @@ def _cmd_queue(args) -> int:
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
     if args.status:
         table = queues.status(items)
+        started = table.pop(queues.STARTED)
         with pd.option_context("display.width", 200, "display.max_colwidth", 90):
             print(table.to_string(index=False))
+        for item, runs in zip(table["item"], started):
+            if runs:
+                print(f"item {item}, in progress: {runs}")
         hours = table["hours left (at most)"]
         print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished, {table['in progress'].sum()} in "
               f"progress, {table['left'].sum()} not started; "

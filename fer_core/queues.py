@@ -28,6 +28,7 @@ from .records import git_commit
 from .paths import project_path
 
 QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
+STARTED = "started runs (epochs done)"  # the status table's column naming each started run
 
 
 class QueueError(ValueError):
@@ -104,14 +105,18 @@ def _text(v) -> str | None:
 
 
 def status(items: list[Item]) -> pd.DataFrame:
-    """One line per item: runs finished / started / not started, and the hours left here (at most)."""
+    """One line per item: runs finished / started / not started, the hours left here (at most:
+    a started run counts the epochs its checkpoint lacks) and where each started run stands."""
     rows = []
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
         counts, hours = table["status"].value_counts(), slices.hours_left(table)
+        started = table[table["status"] == "started"]
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
-                     "hours left (at most)": None if hours is None else round(hours, 1)})
+                     "hours left (at most)": None if hours is None else round(hours, 1),
+                     STARTED: "; ".join(f"{r['run']} ({r['epochs done']} of {r['epochs (max)']})"
+                                                             for _, r in started.iterrows())})
     return pd.DataFrame(rows)
 
 

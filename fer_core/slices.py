@@ -28,7 +28,7 @@ from .config import Config
 from .engine import TimeLimitReached
 from .models import create_model, forward_gmacs
 from .plans import Plan, config_for, read_plan
-from .records import RunPaths, require_clean_tree
+from .records import FINISHED, RunPaths, require_clean_tree
 from .runs import run
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
@@ -159,8 +159,9 @@ def gmacs_per_image(model: str, input_size: int, in_channels: int, kwargs: str) 
 
 def listing(sl: Slice) -> pd.DataFrame:
     """The slice's runs with their estimated cost and status: GMAC per image x training images x
-    epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours that
-    is on this machine at the measured speed of the book's loop (:mod:`fer_core.speed`)."""
+    epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours left
+    on this machine at the measured speed of the book's loop at the run's batch size
+    (:mod:`fer_core.speed`): a started run's hours count only the epochs its checkpoint lacks."""
     out, benches = [], {}
     for spec in runs_of(sl):
         cfg = spec.cfg
@@ -172,14 +173,20 @@ def listing(sl: Slice) -> pd.DataFrame:
         device = resolve_device(cfg.train.device).type
         if device not in benches:
             benches[device] = speed.measured(device)
-        hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, cfg.train.epochs)
+        status, paths = spec.status, RunPaths.of(cfg)
+        done = (json.loads((paths.results / FINISHED).read_text()).get("epochs_run", cfg.train.epochs)
+                if status == "finished" else checkpoints.epochs_done(paths.checkpoints))
+        left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
+        hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
+                                       cfg.train.batch_size)
         out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
                     "fold": "-" if spec.fold is None else spec.fold,
                     "dataset": cfg.data.source, "input": f"{channels}x{size}x{size}", "epochs (max)": cfg.train.epochs,
-                    "train images": images, "GMAC/image": round(gmac, 3),
+                    "epochs done": done,
+                    "batch": cfg.train.batch_size, "train images": images, "GMAC/image": round(gmac, 3),
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
                     f"hours here ({device}, at most)": None if hours is None else round(hours, 2),
-                    "speed from": basis, "status": spec.status})
+                    "speed from": basis, "status": status})
     return pd.DataFrame(out)
 
 

@@ -112,3 +112,13 @@ def test_a_resumed_budget_run_says_so_and_keeps_its_first_start(tiny_cfg):
     fresh = train(tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0",
                            "eval.tta=[]", "run=fresh"))
     assert "resumes" not in fresh.provenance
+
+
+def test_the_speed_table_shows_every_model_at_its_training_batch(tmp_path):
+    path = tmp_path / "train_cpu.csv"
+    pd.DataFrame([{"case": "stn_sr@48", "model": "stn_sr", "input": 48, "loop": loop, "images_per_s": ips, "batch": b}
+                  for loop, ips, b in [("book (default)", 232.7, 32), ("book (default)", 98.6, 16),
+                                       ("evaluation (batch 256)", 595.3, 16)]]).to_csv(path, index=False)
+    table = budgets.train_bench(str(path))
+    assert list(table["case"]) == ["stn_sr@48"] * 3  # a queue model, not only the chapter's three
+    assert list(table["batch"].astype(object).where(table["batch"].notna(), None)) == [32, 16, None]

@@ -3,7 +3,7 @@ across time limits to the records of one straight call."""
 import pandas as pd
 import pytest
 
-from fer_core import queues
+from fer_core import queues, slices, speed
 from fer_core.cli import main as cli
 from fer_core.ledger import read_ledger
 
@@ -43,7 +43,7 @@ def test_an_unknown_queue_lists_the_known_ones():
 
 
 @pytest.mark.slow
-def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_path, capsys):
+def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_path, capsys, monkeypatch):
     text = ("profile: test\nitems:\n  - {paper: du, rows: [resnet50], seeds: 0-1}\n"
             "  - {paper: qin, rows: [digits-cnn], seeds: 0}\n")
     path = _queue(tmp_path, text)
@@ -60,6 +60,20 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
         code = cli([*resumed, "--time-limit", "0.01s"])
         calls += 1
         assert code in (0, 75) and calls < 12
+        if calls == 1:  # one epoch of the first run's two: the status names it, its hours count the other
+            assert cli([*resumed, "--status"]) == 0
+            out = capsys.readouterr().out
+            assert "item 1, in progress: resnet50-synthetic-s0-" in out and "(1 of 2)" in out
+            assert "1 in progress" in out
+            slow = pd.DataFrame([{"model": "resnet50", "case": "resnet50@48", "gmacs_per_image": 1.0,
+                                  "images_per_s": 0.001, "tflops": 1e-6}])  # hours large enough to compare
+            monkeypatch.setattr(speed, "measured", lambda device: slow)
+            sets = [a for a, flag in zip(resumed[1:], resumed) if flag == "--set"]
+            item = queues.read_queue(path, overrides=[*sets, f"output.results_dir={tmp_path / 'resumed'}"])[0]
+            table = slices.listing(item.slice)
+            hours = table[slices.hours_column(table)]
+            assert list(table["epochs done"]) == [1, 0] and hours[1] > 1 and hours[0] == pytest.approx(hours[1] / 2)
+            monkeypatch.undo()
     assert calls > 3  # each call stopped after an epoch
     assert cli([*resumed, "--status"]) == 0
     assert "3 run(s): 3 finished, 0 in progress, 0 not started" in capsys.readouterr().out
