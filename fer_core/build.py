@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import data as fer_data
+from . import kernels
 from .config import Config, ConfigError
 from .hardware import cpu_bf16_units
 from .models import create_model, get_spec
@@ -95,7 +96,9 @@ class Setup:
     :func:`fer_core.hardware.cpu_bf16_units`), unless the model's registry entry says it keeps
     float32 (``bf16=False``); float32 elsewhere. Optimisers step fused where torch offers it. On
     the CPU, denormal floats are flushed to zero (``flush_denormal``): measured here, ResNet-50's
-    float32 steps on FER2013 slow from 65 to 14 images/s once its values reach the denormal range."""
+    float32 steps on FER2013 slow from 65 to 14 images/s once its values reach the denormal range;
+    with bf16 autocast, convolutions on maps of 3x3 or less run as one matrix multiply
+    (``small_maps_as_matmul``, :mod:`fer_core.kernels`)."""
 
     device: torch.device
     size: int
@@ -105,6 +108,7 @@ class Setup:
     compile: bool = False
     fused: bool = False
     flush_denormal: bool = False
+    small_maps_as_matmul: bool = False
 
     @classmethod
     def of(cls, cfg: Config, precision: dict | None = None) -> "Setup":
@@ -114,11 +118,14 @@ class Setup:
         size, ch = input_shape(cfg)
         if precision is not None:
             return cls(device, size, ch, precision.get("autocast") == "bfloat16", bool(precision.get("channels_last")),
-                       cfg.train.compile, bool(precision.get("fused_optimizer")), bool(precision.get("flush_denormal")))
+                       cfg.train.compile, bool(precision.get("fused_optimizer")), bool(precision.get("flush_denormal")),
+                       bool(precision.get("small_maps_as_matmul")))
         fast = get_spec(cfg.model.name).bf16 and (device.type == "cuda" or bool(cpu_bf16_units()))
         amp = cfg.train.amp if cfg.train.amp is not None else fast
         cl = cfg.train.channels_last if cfg.train.channels_last is not None else fast
-        return cls(device, size, ch, amp, cl, cfg.train.compile, fused=True, flush_denormal=device.type == "cpu")
+        cpu = device.type == "cpu"
+        return cls(device, size, ch, amp, cl, cfg.train.compile, fused=True, flush_denormal=cpu,
+                   small_maps_as_matmul=cpu and amp)
 
     @classmethod
     def recorded(cls, cfg: Config, precision: dict | None) -> "Setup":
@@ -129,10 +136,10 @@ class Setup:
     @property
     def precision(self) -> dict:
         """The settings in force, for the provenance and the checkpoint: autocast dtype, memory
-        format, fused optimiser, compilation."""
+        format, fused optimiser, compilation, kernels."""
         return {"autocast": "bfloat16" if self.amp else None, "channels_last": self.channels_last,
                 "fused_optimizer": self.fused, "flush_denormal": self.flush_denormal, "compile": self.compile,
-                "losses_and_metrics": "float32"}
+                "small_maps_as_matmul": self.small_maps_as_matmul, "losses_and_metrics": "float32"}
 
     def apply(self) -> "Setup":
         """Set what is process-wide (the CPU's denormal mode) for a pass under this setup."""
@@ -149,9 +156,13 @@ class Setup:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def model(self, cfg: Config, num_classes: int) -> nn.Module:
-        """The configured model, seeded, on this setup's device and memory format."""
+        """The configured model, seeded, on this setup's device, memory format and kernels."""
         model = build_model(cfg, num_classes).to(self.device)
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.small_maps_as_matmul:
+            kernels.matmul_small_maps(model, self.size, self.in_channels)
+        return model
 
 
 def images_tensor(data: fer_data.FERData, device: torch.device) -> torch.Tensor:
