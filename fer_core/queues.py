@@ -111,12 +111,11 @@ def status(items: list[Item]) -> pd.DataFrame:
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
         counts, hours = table["status"].value_counts(), slices.hours_left(table)
-        started = table[table["status"] == "started"]
+        started = [f"{r['run']} ({r['epochs done']} of {r['epochs (max)']})"
+                   for _, r in table[table["status"] == "started"].iterrows()]
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
-                     "hours left (at most)": None if hours is None else round(hours, 1),
-                     STARTED: "; ".join(f"{r['run']} ({r['epochs done']} of {r['epochs (max)']})"
-                                                             for _, r in started.iterrows())})
+                     "hours left (at most)": None if hours is None else round(hours, 1), STARTED: "; ".join(started)})
     return pd.DataFrame(rows)
 
 
