@@ -7,9 +7,10 @@ about half of a training step. The same convolution written as its unfolded patc
 weight matrix is one matrix multiply, forward and backward, which the CPU's matrix units do well.
 Measured here with ``python -m fer_core.bench train`` (its ``default`` loop, FER2013, before and
 after this module; figures vary by about 20% between calls on this shared machine): Qin's
-ResNet-18 (``stn_sr@48``) at his batch of 16, 99 -> 163 images/s; Du's ResNet-50 at batch 32,
-73 -> 109; his improved ResNet-50, 87 -> 93; Yu's separable network (its pointwise convolutions
-on small maps), 41 -> 50.
+ResNet-18 (``stn_sr@48``) at his batch of 16, 99 -> 238 images/s; Du's ResNet-50 at batch 32,
+73 -> 121; his improved ResNet-50, 87 -> 92; Yu's separable network (its pointwise convolutions
+on small maps), 41 -> 50 (measured with this module's first version, which broadcast the weight
+over the faces: slower than the one GEMM below).
 
 The arithmetic is the convolution's own (the same weights and sums, added in another order):
 results differ from oneDNN's by rounding only. :class:`fer_core.build.Setup` swaps the modules in
@@ -29,15 +30,21 @@ MAX_MAP = 3
 
 
 class PatchMatmulConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (zero padding, no dilation or groups) as one matrix multiply: the weight matrix
-    (out x in*kh*kw) times the input's unfolded patches (in*kh*kw x positions)."""
+    """``nn.Conv2d`` (zero padding, no dilation or groups) as one matrix multiply where gradients
+    flow: the unfolded patches of every face and position (faces*positions x in*kh*kw) times the
+    transposed weight matrix (in*kh*kw x out), laid out channels-last as the next layer reads it.
+    Without gradients (validation and test passes) it is the plain convolution: oneDNN's forward is
+    fast there (measured at batch 256: 3 ms against 22 for a 256->256 layer on 3x3 maps)."""
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # a pass without a backward (validation, test): oneDNN's forward is faster
+            return super()._conv_forward(x, weight, bias)
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-        patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
-        y = (weight.reshape(self.out_channels, -1) @ patches).view(n, self.out_channels, oh, ow)
+        patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # n x in*kh*kw x oh*ow
+        rows = patches.transpose(1, 2).reshape(n * oh * ow, -1)  # 2-D: one GEMM, the weight never broadcast
+        y = (rows @ weight.reshape(self.out_channels, -1).t()).view(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
         return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 

@@ -30,6 +30,8 @@ def test_the_matrix_multiply_is_the_convolution(cin, cout, k, stride, padding, b
     torch.testing.assert_close(mm.weight.grad, conv.weight.grad)
     if bias:
         torch.testing.assert_close(mm.bias.grad, conv.bias.grad)
+    with torch.no_grad():  # a pass without gradients is the plain convolution
+        torch.testing.assert_close(mm(x2), conv(x))
 
 
 def test_resnet18_at_48_swaps_its_last_stages_and_keeps_its_weights_statistics_and_outputs():
