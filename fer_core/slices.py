@@ -28,7 +28,7 @@ from .config import Config
 from .engine import TimeLimitReached
 from .models import create_model, forward_gmacs
 from .plans import Plan, config_for, read_plan
-from .records import FINISHED, RunPaths, require_clean_tree
+from .records import RunPaths, RunRecord, require_clean_tree
 from .runs import run
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
@@ -174,7 +174,7 @@ def listing(sl: Slice) -> pd.DataFrame:
         if device not in benches:
             benches[device] = speed.measured(device)
         status, paths = spec.status, RunPaths.of(cfg)
-        done = (json.loads((paths.results / FINISHED).read_text()).get("epochs_run", cfg.train.epochs)
+        done = (RunRecord.read(paths.results).metrics.get("epochs_run", cfg.train.epochs)
                 if status == "finished" else checkpoints.epochs_done(paths.checkpoints))
         left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
         hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
