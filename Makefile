@@ -1,6 +1,6 @@
 # The FER study book. Two commands do everything (see README.md):
 #   make book   set up .venv, run every notebook (profile smoke), build the HTML book
-#   make test   set up .venv, check the import layers (pyproject.toml), run the whole test suite (what CI runs)
+#   make test   set up .venv, check the import layers and lint (pyproject.toml), run the whole test suite (what CI runs)
 #   make lab    JupyterLab on notebooks/ with the project's environment
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    ?= .venv
@@ -26,6 +26,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 test: setup
 	$(BIN)/lint-imports
+	$(BIN)/ruff check fer_core tests notebooks/conftest.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 book: setup

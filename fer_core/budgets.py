@@ -14,6 +14,7 @@ import pandas as pd
 from . import ledger, stats
 from .claims import PAPERS, read_claims
 from .data import duplicates
+from .paths import project_path
 from .verdicts import Estimate
 
 # Targets of the chapter (params/papers/cpu.yaml, protocol): best PrivateTest accuracy in % within
@@ -198,8 +199,6 @@ def train_bench(path: str | None = None) -> pd.DataFrame | None:
     """The CPU training benchmark (``results/bench/train_cpu.csv``, written by ``python -m
     fer_core.bench train --device cpu``): the chapter's three models and every model the CPU queue
     trains, each at the batch size it was measured at; None where none is published."""
-    from .paths import project_path
-
     path = project_path(path or "results/bench/train_cpu.csv")
     if not path.exists():
         return None

@@ -223,8 +223,9 @@ class Chapter:
             for label, metric in columns.items():
                 scale = 100.0 if label.endswith("(%)") else 1.0
                 values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
-                entry[label] = (verdicts.row_estimate(mine[~np.isnan(values)], metric, scale).text(2 if scale > 1 else 4)
-                                if (~np.isnan(values)).any() else "—" if len(mine) else "not run")
+                ok = ~np.isnan(values)
+                entry[label] = (verdicts.row_estimate(mine[ok], metric, scale).text(2 if scale > 1 else 4) if ok.any()
+                                else "—" if len(mine) else "not run")
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 

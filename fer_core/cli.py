@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import TTA_MODES, ConfigError
-from .data import SOURCES
+from .config import TTA_MODES, ConfigError, load_config, parse_duration
+from .data import SOURCES, DataError, duplicates, load
 
 EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synthetic set is used."
 
 
 def _cmd_train(args) -> int:
-    from .config import load_config
     from .runs import train
 
     cfg = load_config(args.params, args.set)
@@ -112,7 +111,6 @@ def _measure(parts, data_dir: str | None) -> None:
 
 def _time_limit(text: str | None) -> float | None:
     """``--time-limit`` in seconds (None: no limit); 0 or less is an error, never "no limit"."""
-    from .config import parse_duration
 
     limit = parse_duration(text)
     if limit is not None and limit <= 0:
@@ -194,7 +192,6 @@ def _cmd_attention(args) -> int:
 
 
 def _cmd_data(args) -> int:
-    from .data import load
 
     data = load(args.source, args.data_dir, n_folds=args.folds)
     summary = data.summary()
@@ -211,7 +208,6 @@ def _cmd_data(args) -> int:
 
 def _cmd_duplicates(args) -> int:
     from . import ledger
-    from .data import duplicates, load
 
     data = load(args.source, args.data_dir)
     if not duplicates.applies(data):
@@ -310,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("queue", help="run a queue of plan slices in order (params/queues/<name>.yaml), for hours")
     q.add_argument("name", help="params/queues/<name>.yaml (cpu, gpu) or a path")
     q.add_argument("--status", action="store_true", help="done / in progress / left per item, with hours; run nothing")
-    q.add_argument("--save", action="store_true", help="with --status: keep the table in results/bench/queue_<name>.csv "
-                                                   "(the front chapter reads the GPU queue's)")
+    q.add_argument("--save", action="store_true", help="with --status: keep the table in "
+                                                   "results/bench/queue_<name>.csv (the front chapter reads the GPU "
+                                                   "queue's)")
     q.add_argument("--time-limit", default=None, help="e.g. 2h40m: stop after the epoch that reaches it, exit "
                                                       "status 75; the same command continues")
     q.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
@@ -359,7 +356,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = p.parse_args(argv)
     from .checkpoints import CheckpointError
-    from .data import DataError
     from .engine import DivergedError, TimeLimitReached
     from .locks import RunLockedError
     from .preflight import PreflightError

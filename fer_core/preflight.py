@@ -36,6 +36,5 @@ def disk_space(folder: Path, needed: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
         warnings.warn(f"{folder}: {free / 2**30:.1f} GB free, the run's checkpoints take about {needed / 2**30:.1f} GB "
-                      f"(last.pt with the optimizer state, last.prev.pt, the last.tmp of a write and best.pt): free some "
-                      f"space or move "
-                      f"output.checkpoint_dir.", stacklevel=3)
+                      f"(last.pt with the optimizer state, last.prev.pt, the last.tmp of a write and best.pt): "
+                      f"free some space or move output.checkpoint_dir.", stacklevel=3)

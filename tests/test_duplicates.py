@@ -22,7 +22,8 @@ def data():
     labels[test[1]] = (labels[train[1]] + 1) % 7
     images[test[2]] = images[train[2]]
     images[test[2], 0, 0] ^= 1  # a near-duplicate: not caught, as the method says
-    return replace(d, images=images, labels=labels, source="fer2013", files=np.array([f"f{i}" for i in range(len(d))])), test, train
+    files = np.array([f"f{i}" for i in range(len(d))])
+    return replace(d, images=images, labels=labels, source="fer2013", files=files), test, train
 
 
 def test_exact_copies_are_found_and_near_ones_are_not(data):

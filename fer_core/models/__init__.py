@@ -128,7 +128,8 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
                          f"dict?") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # one of the engine's own checkpoints
-    broken = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    broken = [k for k, v in state.items()
+              if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
         raise ValueError(f"Weights file {path} (model.weights) holds non-finite values (NaN or inf) in "
                          f"{_listing(broken)}: a run that diverged saved it; use weights from a finite epoch.")

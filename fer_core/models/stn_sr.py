@@ -1,10 +1,13 @@
 """Spatial transformer + EDSR super-resolution + classifier (Qin)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..paths import project_path
 from . import create_model, get_spec, register
 
 
@@ -129,10 +132,6 @@ class STNSRClassifier(nn.Module):
 
 def _edsr_state(path: str) -> dict:
     """The EDSR weights of a trained ``edsr_x2`` run (its checkpoint, or a bare EDSR state dict)."""
-    from pathlib import Path
-
-    from ..paths import project_path
-
     file = project_path(path)
     if not Path(file).is_file():
         raise FileNotFoundError(f"SR weights {file} (model.kwargs.sr_weights) do not exist: train the SR row it "
