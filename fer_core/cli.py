@@ -111,7 +111,6 @@ def _measure(parts, data_dir: str | None) -> None:
 
 def _time_limit(text: str | None) -> float | None:
     """``--time-limit`` in seconds (None: no limit); 0 or less is an error, never "no limit"."""
-
     limit = parse_duration(text)
     if limit is not None and limit <= 0:
         raise ValueError(f"--time-limit {text!r} must be a positive duration (9m, 2h40m); leave it out for no limit")
@@ -192,7 +191,6 @@ def _cmd_attention(args) -> int:
 
 
 def _cmd_data(args) -> int:
-
     data = load(args.source, args.data_dir, n_folds=args.folds)
     summary = data.summary()
     if args.json:
