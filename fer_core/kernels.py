@@ -8,9 +8,8 @@ weight matrix is one matrix multiply, forward and backward, which the CPU's matr
 Measured here with ``python -m fer_core.bench train`` (its ``default`` loop, FER2013, before and
 after this module; figures vary by about 20% between calls on this shared machine): Qin's
 ResNet-18 (``stn_sr@48``) at his batch of 16, 99 -> 238 images/s; Du's ResNet-50 at batch 32,
-73 -> 121; his improved ResNet-50, 87 -> 92; Yu's separable network (its pointwise convolutions
-on small maps), 41 -> 50 (measured with this module's first version, which broadcast the weight
-over the faces: slower than the one GEMM below).
+73 -> 121; his improved ResNet-50, 87 -> 92. Yu's separable network has only its classifier on
+a small map: with and without the swap, alternating in one process, 34-43 images/s alike.
 
 The arithmetic is the convolution's own (the same weights and sums, added in another order):
 results differ from oneDNN's by rounding only. :class:`fer_core.build.Setup` swaps the modules in
