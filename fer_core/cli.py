@@ -12,6 +12,7 @@ import pandas as pd
 
 from .config import TTA_MODES, ConfigError, load_config, parse_duration
 from .data import SOURCES, DataError, duplicates, load
+from .hardware import nice_the_session_too
 
 EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synthetic set is used."
 
@@ -77,6 +78,7 @@ def _cmd_run(args) -> int:
               f"to train the rest{left}")
         return 0
     limit = _time_limit(args.time_limit)
+    _yield_to_other_work()
     try:
         deadline = time.monotonic() + limit if limit else None
         left = (lambda: None) if deadline is None else (lambda: max(1e-3, deadline - time.monotonic()))
@@ -88,6 +90,13 @@ def _cmd_run(args) -> int:
         fold = "" if r["fold"] is None or r["fold"] != r["fold"] else f" fold {int(r['fold'])}"
         print(f"{r['variant']:28s} seed {r['seed']}{fold}: accuracy {r['accuracy']:.4f}  {r['record']}")
     return 0
+
+
+def _yield_to_other_work() -> None:
+    """A run started at low priority (``nice``) in a session of its own stays low beside other sessions."""
+    niceness = nice_the_session_too()
+    if niceness is not None:
+        print(f"low priority: nice {niceness}, for this session's scheduling group too (Linux autogroup)")
 
 
 def _measure(parts, data_dir: str | None) -> None:
@@ -142,7 +151,9 @@ def _cmd_queue(args) -> int:
         if args.save:
             print(f"saved {queues.save_status(table, args.name)}")
         return 0
-    rows = queues.run(items, time_limit=_time_limit(args.time_limit))
+    limit = _time_limit(args.time_limit)
+    _yield_to_other_work()
+    rows = queues.run(items, time_limit=limit)
     print(f"queue {args.name}: done, {len(rows)} run(s) with a record")
     return 0
 

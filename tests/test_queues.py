@@ -1,5 +1,9 @@
 """A queue of plan slices: read with clear errors, its status with hours, run in order, resumed
 across time limits to the records of one straight call."""
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -135,3 +139,16 @@ def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapte
     assert {"estimated", "commit", "machine", "basis"} <= set(saved.columns) and saved["queue"].iloc[0] == "gpu"
     wait = gpu_wait(path)
     assert wait.loc[1, "days here (at most)"] == 10.0 and gpu_wait(tmp_path / "none.csv") is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="the kernel has no autogroup scheduling")
+def test_a_low_priority_session_leader_lowers_its_scheduling_group_and_a_terminal_command_does_not():
+    probe = ("from fer_core.hardware import nice_the_session_too as f; "
+             "print(f(), open('/proc/self/autogroup').read().split()[-1])")
+    alone = subprocess.run(["setsid", "--wait", "nice", "-n", "7", sys.executable, "-c", probe],
+                           capture_output=True, text=True, check=True)
+    assert alone.stdout.split() == ["7", "7"]  # its own session: the group is lowered with it
+    inside = subprocess.run(["nice", "-n", "7", sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    before = open("/proc/self/autogroup").read().split()[-1]
+    assert inside.stdout.split() == ["None", before]  # the caller's group: left as it was
