@@ -162,14 +162,17 @@ def listing(sl: Slice) -> pd.DataFrame:
     epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours left
     on this machine at the measured speed of the book's loop at the run's batch size
     (:mod:`fer_core.speed`): a started run's hours count only the epochs its checkpoint lacks."""
-    out, benches = [], {}
+    out, benches, counts = [], {}, {}
     for spec in runs_of(sl):
         cfg = spec.cfg
         size, channels = input_shape(cfg)
         kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
         gmac = gmacs_per_image(cfg.model.name, size, channels, json.dumps(kwargs, sort_keys=True))
-        split = load_data(cfg).split
-        images, val = int((split == "train").sum()), int((split == "val").sum())
+        data_key = cfg.data.model_dump_json()  # the runs of a slice share a few data sets: each read once
+        if data_key not in counts:
+            split = load_data(cfg).split
+            counts[data_key] = int((split == "train").sum()), int((split == "val").sum())
+        images, val = counts[data_key]
         device = resolve_device(cfg.train.device).type
         if device not in benches:
             benches[device] = speed.measured(device)
