@@ -54,8 +54,10 @@ def test_list_shows_every_run_with_its_cost_and_status(capsys):
 
 @pytest.mark.slow
 def test_a_time_limited_slice_resumes_to_the_metrics_of_one_straight_call(tmp_path):
-    base = ["run", "--paper", "du", "--profile", "test", "--seeds", "0,1", "--set", "train.progress=false",
-            "--set", "train.device=cpu", "--set", "data.synthetic_size=[70, 35, 35]", "--set", "data.subset=null",
+    """A small CNN on the digits (the queue's test resumes ResNet-50s): the mechanism, not the model."""
+    base = ["run", "--paper", "qin", "--profile", "test", "--rows", "digits-cnn", "--seeds", "0,1",
+            "--set", "train.progress=false", "--set", "train.device=cpu",
+            "--set", "data.subset={train: 300, val: 100, test: 100}",
             "--set", "eval.attention=0", "--set", "eval.tta=[]", "--set", "train.epochs=2"]
     assert cli([*base, "--results-dir", str(tmp_path / "straight"),
                 "--set", f"output.checkpoint_dir={tmp_path / 'c1'}"]) == 0
@@ -71,6 +73,12 @@ def test_a_time_limited_slice_resumes_to_the_metrics_of_one_straight_call(tmp_pa
             for d in ("straight", "limited"))
     assert len(a) == len(b) == 2
     pd.testing.assert_frame_equal(a, b)
+    # every epoch's losses too: the test metrics alone come from the selected epoch, maybe the first
+    histories = [[pd.read_csv(h).drop(columns="elapsed_s") for h in sorted((tmp_path / d).glob("qin/*/history.csv"))]
+                 for d in ("straight", "limited")]
+    assert len(histories[1]) == 2
+    for straight, limited in zip(*histories):
+        pd.testing.assert_frame_equal(straight, limited)
 
 
 def _node_site(folder):
