@@ -407,6 +407,19 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
         print("ResMaskingNet at 224 on a GPU: no GPU here (run the same command on one)")
 
 
+def _batch_sizes(text: str) -> list[int]:
+    """``--eval-batches``: positive batch sizes, comma-separated, or 'none'."""
+    if text.strip().lower() == "none":
+        return []
+    try:
+        sizes = [int(b) for b in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive batch sizes, comma-separated (256,1024), or none")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_core.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -432,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--no-plain", action="store_true", help="skip the plain DataLoader loop")
     t.add_argument("--merge", action="store_true",
                    help="replace the measured cases' rows at this batch size in the CSV, keep the rest")
-    t.add_argument("--eval-batches", default="256,1024")
+    t.add_argument("--eval-batches", type=_batch_sizes, default="256,1024",
+                   help="evaluation batch sizes to time, comma-separated ('none': no evaluation rows)")
     t.add_argument("--data-dir", default=None, help="FER2013 for the data (default: FER_DATA_DIR, else synthetic)")
     t.add_argument("--out", default=None, help="default: results/bench/train_<device>.csv")
     a = sub.add_parser("attention", help="seconds of the attention record (maps, curves, sanity check)")
@@ -448,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_attention(args.faces, args.models.split(",") if args.models else None)
     elif args.what == "train":
         bench_train(args.device, args.models.split(",") if args.models else None, args.input, args.batch, args.steps,
-                    args.variants.split(",") if args.variants else None, [int(b) for b in args.eval_batches.split(",")],
+                    args.variants.split(",") if args.variants else None, args.eval_batches,
                     args.out, args.data_dir, plain=not args.no_plain, merge=args.merge)
     return 0
 
