@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 import warnings
@@ -118,6 +120,12 @@ def _measure(parts, data_dir: str | None) -> None:
                           ["default"], [], None, data_dir, plain=False, merge=True)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _time_limit(text: str | None) -> float | None:
     """``--time-limit`` in seconds (None: no limit); 0 or less is an error, never "no limit"."""
     limit = parse_duration(text)
@@ -131,7 +139,9 @@ ALLOW_DIRTY = ("a 'paper'-profile run from uncommitted code changes (refused oth
 
 
 def _cmd_queue(args) -> int:
-    from . import queues
+    import torch
+
+    from . import queues, slices
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
@@ -153,9 +163,42 @@ def _cmd_queue(args) -> int:
         return 0
     limit = _time_limit(args.time_limit)
     _yield_to_other_work()
-    rows = queues.run(items, time_limit=limit)
-    print(f"queue {args.name}: done, {len(rows)} run(s) with a record")
+    if args.workers > 1:
+        return _queue_workers(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = queues.run(items, time_limit=limit, share=args.share)
+    others = rows.attrs.get(slices.LEFT_TO_OTHERS, [])
+    print(f"queue {args.name}: done here, {len(rows)} run(s) with a record"
+          + (f"; left to the other processes: {', '.join(others)}" if others else ""))
     return 0
+
+
+def _queue_workers(args) -> int:
+    """``queue --workers N``: N processes of this queue (``--share``), each with the cores divided
+    among them (``--threads``), each taking the next run that no other holds; their exit status is
+    the queue's (75 when one stopped at the time limit). Two single-thread runs trained here 1.5
+    times the images per second of one run on both cores (small batches use two threads poorly)."""
+    from .slices import EXIT_RESUME
+
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    argv = [sys.executable, "-m", "fer_core", "queue", args.name, "--share", "--threads", str(threads),
+            *(f"--set={s}" for s in args.set), *(["--time-limit", args.time_limit] if args.time_limit else []),
+            *(["--data-dir", args.data_dir] if args.data_dir else []),
+            *(["--results-dir", args.results_dir] if args.results_dir else []),
+            *(["--allow-dirty"] if args.allow_dirty else [])]
+    print(f"queue {args.name}: {args.workers} workers of {threads} thread(s) each", flush=True)
+    workers = []
+    try:
+        workers = [subprocess.Popen(argv) for _ in range(args.workers)]
+        codes = [w.wait() for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.terminate()
+    print(f"queue {args.name}: workers ended with exit status {', '.join(map(str, codes))}")
+    failed = [c for c in codes if c not in (0, EXIT_RESUME)]
+    return failed[0] if failed else EXIT_RESUME if EXIT_RESUME in codes else 0
 
 
 def _run_on_ray(parts, args) -> int:
@@ -325,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every run (settings that change a result make other runs)")
     q.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    q.add_argument("--workers", type=_positive, default=1,
+                   help="processes working through the queue together, each on the next run no other holds, the "
+                        "cores divided among them (default 1)")
+    q.add_argument("--share", action="store_true", help="one of several processes on this queue (what --workers "
+                                                        "starts): leave the runs another process holds to it")
+    q.add_argument("--threads", type=_positive, default=None, help="torch threads of this process (default: all "
+                                                                   "cores, divided among --workers)")
     q.set_defaults(fn=_cmd_queue)
 
     b = sub.add_parser("bundle", help="a folder a GPU node without internet can run a slice from (run.sh)")

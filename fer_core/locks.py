@@ -15,7 +15,11 @@ from pathlib import Path
 
 
 class RunLockedError(RuntimeError):
-    """Another live process holds the run."""
+    """Another live process holds the run (``holder``: which, as its lock file names it)."""
+
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder
 
 
 def _holder(handle) -> str:
@@ -31,8 +35,9 @@ def _lock(path: Path, run: str):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLockedError(f"Run {run} is being trained by {_holder(handle)} (lock {path}): wait for it to "
-                                 f"end, or stop it; two processes on one run would overwrite each other.") from None
+            holder = _holder(handle)
+            raise RunLockedError(f"Run {run} is being trained by {holder} (lock {path}): wait for it to end, or "
+                                 f"stop it; two processes on one run would overwrite each other.", holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")

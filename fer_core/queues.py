@@ -136,17 +136,25 @@ def save_status(table: pd.DataFrame, name: str, path: str | Path | None = None) 
     return path
 
 
-def run(items: list[Item], *, time_limit: float | None = None) -> pd.DataFrame:
+def run(items: list[Item], *, time_limit: float | None = None, share: bool = False) -> pd.DataFrame:
     """Every item in order, until the queue is done or ``time_limit`` (seconds) is reached
     (:class:`~fer_core.engine.TimeLimitReached`: everything is checkpointed; call again). Like a
-    slice, every call makes progress: at least an epoch of the first unfinished run."""
+    slice, every call makes progress: at least an epoch of the first unfinished run.
+
+    ``share``: one of several processes on the queue (``queue --workers``): each takes the next run
+    no other holds (:func:`fer_core.slices.execute`); the runs left to the others are listed in the
+    returned table's ``attrs[slices.LEFT_TO_OTHERS]``."""
     deadline = time.monotonic() + time_limit if time_limit else None
-    done, progressed = [], False
+    done, progressed, left_to_others = [], False, []
     for item in items:
         unfinished = any(spec.status != "finished" for spec in slices.runs_of(item.slice))
         left = None if deadline is None else deadline - time.monotonic()
         if unfinished and progressed and left is not None and left <= 0:
             raise TimeLimitReached(item.label, None)
-        done.append(slices.execute(item.slice, time_limit=None if left is None else max(left, 1e-3)))
+        table = slices.execute(item.slice, time_limit=None if left is None else max(left, 1e-3), share=share)
+        left_to_others += table.attrs.get(slices.LEFT_TO_OTHERS, [])
+        done.append(table)
         progressed = progressed or unfinished
-    return pd.concat(done, ignore_index=True)
+    rows = pd.concat(done, ignore_index=True)
+    rows.attrs[slices.LEFT_TO_OTHERS] = left_to_others
+    return rows

@@ -27,11 +27,14 @@ from .build import input_shape, load_data, resolve_device
 from .config import Config
 from .engine import TimeLimitReached
 from .models import create_model, forward_gmacs
-from .plans import Plan, config_for, read_plan
+from .locks import RunLockedError
+from .plans import Plan, checkpoint_of, config_for, read_plan
 from .records import RunPaths, RunRecord, require_clean_tree
 from .runs import run
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: "resume me"
+#: ``execute(..., share=True)``: the runs it left to other processes, in its table's ``attrs``
+LEFT_TO_OTHERS = "left_to_others"
 
 
 @dataclass(frozen=True)
@@ -117,14 +120,24 @@ def _config(plan: Plan, variant: str, sl: Slice, seed: int, fold: int | None) ->
     return config_for(plan, variant, sl.profile, seed=seed, data_dir=sl.data_dir, overrides=sl.overrides, fold=fold)
 
 
-def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, data=None) -> pd.DataFrame:
+def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, data=None,
+            share: bool = False) -> pd.DataFrame:
     """Run (or read back, or resume) every run of the slice; each lands in its results folder's
-    ledger. Raises :class:`TimeLimitReached` when ``time_limit`` (seconds, for this call) ends it."""
+    ledger. Raises :class:`TimeLimitReached` when ``time_limit`` (seconds, for this call) ends it.
+
+    ``share``: several processes work through the same runs (``queue --workers``). A run another
+    process holds (its lock), or whose SR net another run has not finished, is left to that
+    process and named in the returned table's ``attrs[LEFT_TO_OTHERS]``; this one goes on with the
+    next run."""
     deadline = time.monotonic() + time_limit if time_limit else None
-    rows, progressed = [], False
-    for spec in runs_of(sl):
+    rows, progressed, left_to_others = [], False, []
+    specs = runs_of(sl)
+    for spec in specs:
         status = spec.status
         unfinished = status != "finished"
+        if unfinished and share and (waits_on := _unfinished_sr_net(spec, specs)):
+            left_to_others.append(f"{spec.cfg.run_name} (waits for {waits_on})")
+            continue
         if unfinished and sl.profile in PUBLISHED_PROFILES and not sl.allow_dirty:
             require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
         if unfinished and progressed and deadline is not None and time.monotonic() >= deadline:
@@ -136,9 +149,24 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
                     f"kept as it is (its checkpoints in {RunPaths.of(spec.cfg).checkpoints.parent / old}) and "
                     f"{spec.cfg.run_name} starts from epoch 1 under the new settings. To continue {old} instead, "
                     f"restore the row as it was (git diff params/papers/{spec.paper}.yaml)."), stacklevel=2)
-        rows.append(execute_one(spec, reuse=reuse, deadline=deadline, data=data))
+        try:
+            rows.append(execute_one(spec, reuse=reuse, deadline=deadline, data=data))
+        except RunLockedError as e:
+            if not share:
+                raise
+            left_to_others.append(f"{spec.cfg.run_name} (held: {e.holder})")
+            continue
         progressed = progressed or unfinished
-    return pd.DataFrame(rows, columns=ledger.COLUMNS)
+    table = pd.DataFrame(rows, columns=ledger.COLUMNS)
+    table.attrs[LEFT_TO_OTHERS] = left_to_others
+    return table
+
+
+def _unfinished_sr_net(spec: RunSpec, specs: list[RunSpec]) -> str | None:
+    """The run of the slice whose trained SR net ``spec`` loads, where that run is not finished."""
+    weights = spec.cfg.model.kwargs.get("sr_weights")
+    return next((other.cfg.run_name for other in specs if weights and other is not spec
+                 and checkpoint_of(other.cfg) == weights and other.status != "finished"), None)
 
 
 def execute_one(spec: RunSpec, *, reuse: bool = True, deadline: float | None = None, data=None) -> dict:

@@ -3,6 +3,7 @@ across time limits to the records of one straight call."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from fer_core import queues, slices, speed
 from fer_core.cli import main as cli
 from fer_core.ledger import read_ledger
+from fer_core.locks import RunLockedError, run_lock
+from fer_core.records import RunPaths, RunRecord
 
 
 def _queue(tmp_path, text: str):
@@ -152,3 +155,41 @@ def test_a_low_priority_session_leader_lowers_its_scheduling_group_and_a_termina
                             check=True)
     before = open("/proc/self/autogroup").read().split()[-1]
     assert inside.stdout.split() == ["None", before]  # the caller's group: left as it was
+
+
+def test_a_shared_slice_leaves_a_held_run_and_the_runs_waiting_for_its_sr_net_to_their_holder(tmp_path, run_sets):
+    sl = slices.Slice("qin", "test", ["edsr-l1", "stn_sr-ckplus", "digits-cnn"], [0], overrides=[
+        *run_sets, "eval.attention=0", "eval.tta=[]", "train.epochs=1", "data.subset={train: 64, val: 32, test: 32}"])
+    specs = slices.runs_of(sl)
+    edsr = next(s for s in specs if s.variant == "edsr-l1")
+    paths = RunPaths.of(edsr.cfg)
+    with run_lock(edsr.cfg.run_name, paths.results, paths.checkpoints):  # another worker trains the SR net
+        with pytest.raises(RunLockedError, match="edsr-l1"):
+            slices.execute(sl)  # alone, a held run is an error
+        rows = slices.execute(sl, share=True)
+    assert rows["variant"].tolist() == ["digits-cnn"]  # the one run that neither is held nor waits
+    left = rows.attrs[slices.LEFT_TO_OTHERS]
+    assert len(left) == 2 and f"{edsr.cfg.run_name} (held: process {os.getpid()}" in left[0]
+    assert left[1].startswith("stn_sr-ckplus") and f"(waits for {edsr.cfg.run_name})" in left[1]
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_queue_to_the_records_of_one_process_alone(tmp_path, capsys):
+    path = _queue(tmp_path, "profile: test\nitems:\n  - {paper: qin, rows: [digits-cnn], seeds: 0-3}\n")
+    base = ["queue", path, "--set", "train.progress=false", "--set", "train.device=cpu", "--set", "eval.attention=0",
+            "--set", "eval.tta=[]", "--set", "train.epochs=2", "--set", "data.subset={train: 300, val: 100, test: 100}"]
+    assert cli([*base, "--threads", "1", "--results-dir", str(tmp_path / "alone"),
+                "--set", f"output.checkpoint_dir={tmp_path / 'c1'}"]) == 0
+    shared = [*base, "--results-dir", str(tmp_path / "shared"), "--set", f"output.checkpoint_dir={tmp_path / 'c2'}"]
+    proc = subprocess.run([sys.executable, "-m", "fer_core", *shared, "--workers", "2"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 workers of 1 thread(s) each" in proc.stdout and "exit status 0, 0" in proc.stdout
+    a, b = read_ledger(tmp_path / "alone"), read_ledger(tmp_path / "shared")
+    cols = ["variant", "seed", "accuracy", "macro_f1", "cross_entropy", "best_val_acc"]
+    assert len(b) == 4  # each run once: none trained twice, none left out
+    pd.testing.assert_frame_equal(a[cols].sort_values("seed").reset_index(drop=True),
+                                  b[cols].sort_values("seed").reset_index(drop=True))
+    threads = {RunRecord.read(tmp_path / "shared" / "qin" / Path(r).name).provenance["torch_threads"]
+               for r in b["record"]}
+    assert threads == {1}
