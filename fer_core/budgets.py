@@ -214,19 +214,23 @@ def queue_speed(runs: pd.DataFrame) -> pd.DataFrame:
     """The CPU queue's published paper runs, per row: runs, precision, and the training images/s
     each run reached (epochs x training faces over its training wall clock, validation included):
     median and range. The queue runs beside other work at low priority, so these are what a
-    shared machine gave, below the benchmark's idle-machine figures."""
+    shared machine gave, below the benchmark's idle-machine figures; with ``queue --workers 2`` each
+    run had one of the two cores (its torch threads), and the machines' CPUs differ between sessions."""
     rows = []
     queue = runs[(runs["paper"] != "cpu") & (runs["device"].astype(str) == "cpu")] if len(runs) else runs
     for (paper, variant), group in queue.groupby(["paper", "variant"], sort=False):
-        speeds, precisions = [], set()
+        speeds, precisions, threads, cpus = [], set(), set(), set()
         for path in group["record"]:
             rec = ledger.record_at(path)
             h, sizes = rec.history, rec.provenance.get("data", {}).get("sizes", {})
             if len(h) and sizes.get("train") and h["elapsed_s"].iloc[-1] > 0:
                 speeds.append(_epochs_trained(h) * sizes["train"] / float(h["elapsed_s"].iloc[-1]))
             precisions.add(rec.provenance.get("precision", {}).get("autocast") or "float32")
+            threads.add(str(rec.provenance.get("torch_threads", "?")))
+            cpus.add(str(rec.provenance.get("cpu", "?")))
         rows.append({"paper": paper, "row": variant, "model": group["model"].iloc[0], "runs": len(group),
                      "precision": " + ".join(sorted(precisions)),
+                     "torch threads": ", ".join(sorted(threads)), "CPU": "; ".join(sorted(cpus)),
                      "training images/s (median)": round(float(np.median(speeds)), 1) if speeds else None,
                      "range": f"{min(speeds):.0f}–{max(speeds):.0f}" if speeds else "—"})
     return pd.DataFrame(rows)

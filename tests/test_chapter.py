@@ -61,11 +61,13 @@ def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path)
         p = json.loads(prov.read_text())
         p["data"]["sizes"] = {"train": 800}
         p["precision"] = {"autocast": "bfloat16" if fold else None}
+        p["torch_threads"], p["cpu"] = 2 - fold, "AMD EPYC"  # the second run: one of two queue workers
         prov.write_text(json.dumps(p))
     runs = ledger.read_ledger(tmp_path).assign(device="cpu")
     t = budgets.queue_speed(runs)
     assert t.loc[0, "runs"] == 2 and t.loc[0, "training images/s (median)"] == 80.0  # 3 epochs x 800 / 30 s
     assert t.loc[0, "precision"] == "bfloat16 + float32"
+    assert t.loc[0, "torch threads"] == "1, 2" and t.loc[0, "CPU"] == "AMD EPYC"
 
 
 def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused_by_the_verdicts(tmp_path):
