@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from . import attention, checkpoints, ledger, preflight, records
@@ -24,6 +25,7 @@ from .config import RESULT_NEUTRAL, Config, ConfigError, diff_settings, load_con
 from .data import duplicates
 from .engine import Training, fit
 from .evaluate import TTA, Scores, evaluation, predict, score
+from .hardware import cpu_info
 from .locks import run_lock
 from .models import count_parameters
 from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance
@@ -68,13 +70,19 @@ def _start_or_resume(cfg: Config, paths: RunPaths, data: fer_data.FERData, resum
     t = Training.start(cfg, data.num_classes, Setup.recorded(cfg, ckpt.get("precision")) if ckpt else None)
     _preflight(cfg, paths, data, t)
     if ckpt is None:
-        t.state["started"] = started
+        t.state["started"], t.state["started_on"] = started, _machine()
         return t
-    t.load(ckpt)  # the record says it was resumed, from where, and keeps the first start
+    t.load(ckpt)  # the record says it was resumed, from where, on what, and keeps the first start
     t.state.setdefault("started", None)  # a checkpoint of older code: its first start is not known
     t.state.setdefault("resumes", []).append({"at": started, "from_epoch": t.state["epoch"],
-                                              "elapsed_s": round(t.state["elapsed"], 2)})
+                                              "elapsed_s": round(t.state["elapsed"], 2), **_machine()})
     return t
+
+
+def _machine() -> dict:
+    """Where a part of a run trains: a run resumed in another session may go on on another CPU,
+    or with fewer threads (``queue --workers``); the provenance's own fields name the last part's."""
+    return {"torch_threads": torch.get_num_threads(), **cpu_info()}
 
 
 def _preflight(cfg: Config, paths: RunPaths, data: fer_data.FERData, t: Training) -> None:
@@ -124,6 +132,7 @@ def _record(t: Training, paths: RunPaths, data: fer_data.FERData, scored: Scores
         prov["resumed_with_changes"] = state["changes"]
     if state.get("resumes"):  # the work after each resumed checkpoint's epoch and before the kill is lost,
         prov["resumes"] = state["resumes"]  # its time not in wall_time_s (under a budget: at most one epoch)
+        prov["started_on"] = state.get("started_on")  # None: a checkpoint of older code
     if explained is not None:
         paths.results.mkdir(parents=True, exist_ok=True)
         attention.write(paths.results / attention.FILE, explained)

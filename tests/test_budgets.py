@@ -107,6 +107,9 @@ def test_a_resumed_budget_run_says_so_and_keeps_its_first_start(tiny_cfg):
     (resume,) = record.provenance["resumes"]
     assert resume["from_epoch"] == 1 and resume["at"] != record.provenance["started"]
     assert record.provenance["started"] < resume["at"]
+    # each part names its machine: a resume may land on another CPU, or on one core of a queue worker
+    assert resume["torch_threads"] == torch.get_num_threads() and resume["cpu"] == record.provenance["cpu"]
+    assert record.provenance["started_on"]["cpu"] == record.provenance["cpu"]
     runs = ledger.read_ledger(cfg.output.results_dir).assign(paper="cpu")
     assert budgets.provenance(runs).loc[0, "resumed"].startswith("from epoch 1 (")
     fresh = train(tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0",
