@@ -226,8 +226,8 @@ def queue_speed(runs: pd.DataFrame) -> pd.DataFrame:
             if len(h) and sizes.get("train") and h["elapsed_s"].iloc[-1] > 0:
                 speeds.append(_epochs_trained(h) * sizes["train"] / float(h["elapsed_s"].iloc[-1]))
             precisions.add(rec.provenance.get("precision", {}).get("autocast") or "float32")
-            threads.add(str(rec.provenance.get("torch_threads", "?")))
-            cpus.add(str(rec.provenance.get("cpu", "?")))
+            threads.add(str(rec.provenance.get("torch_threads", "not recorded")))
+            cpus.add(str(rec.provenance.get("cpu", "not recorded")))
         rows.append({"paper": paper, "row": variant, "model": group["model"].iloc[0], "runs": len(group),
                      "precision": " + ".join(sorted(precisions)),
                      "torch threads": ", ".join(sorted(threads)), "CPU": "; ".join(sorted(cpus)),
