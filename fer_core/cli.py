@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -188,6 +189,7 @@ def _queue_workers(args) -> int:
             *(["--results-dir", args.results_dir] if args.results_dir else []),
             *(["--allow-dirty"] if args.allow_dirty else [])]
     print(f"queue {args.name}: {args.workers} workers of {threads} thread(s) each", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stopped: its workers with it
     workers = []
     try:
         workers = [subprocess.Popen(argv) for _ in range(args.workers)]
