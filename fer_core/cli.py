@@ -155,7 +155,8 @@ def _cmd_queue(args) -> int:
             if runs:
                 print(f"item {item}, in progress: {runs}")
         hours = table["hours left (at most)"]
-        print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished, {table['in progress'].sum()} in "
+        print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished "
+              f"({table['hours taken'].sum():.1f} hours taken), {table['in progress'].sum()} in "
               f"progress, {table['left'].sum()} not started; "
               + (f"about {hours.sum():.1f} hours left here at most" if hours.notna().all()
                  else "hours unknown (no benchmark: python -m fer_core.bench train)"))

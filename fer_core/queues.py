@@ -106,7 +106,8 @@ def _text(v) -> str | None:
 
 def status(items: list[Item]) -> pd.DataFrame:
     """One line per item: runs finished / started / not started, the hours left here (at most:
-    a started run counts the epochs its checkpoint lacks) and where each started run stands."""
+    a started run counts the epochs its checkpoint lacks), the hours its finished runs took (their
+    records' wall time, wherever they ran) and where each started run stands."""
     rows = []
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
@@ -115,7 +116,8 @@ def status(items: list[Item]) -> pd.DataFrame:
                    for _, r in table[table["status"] == "started"].iterrows()]
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
-                     "hours left (at most)": None if hours is None else round(hours, 1), STARTED: "; ".join(started)})
+                     "hours left (at most)": None if hours is None else round(hours, 1),
+                     "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: "; ".join(started)})
     return pd.DataFrame(rows)
 
 

@@ -189,7 +189,8 @@ def listing(sl: Slice) -> pd.DataFrame:
     """The slice's runs with their estimated cost and status: GMAC per image x training images x
     epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours left
     on this machine at the measured speed of the book's loop at the run's batch size
-    (:mod:`fer_core.speed`): a started run's hours count only the epochs its checkpoint lacks."""
+    (:mod:`fer_core.speed`): a started run's hours count only the epochs its checkpoint lacks. A
+    finished run names the hours it took (its record's wall time), to hold the estimate against."""
     out, benches, counts = [], {}, {}
     for spec in runs_of(sl):
         cfg = spec.cfg
@@ -205,8 +206,10 @@ def listing(sl: Slice) -> pd.DataFrame:
         if device not in benches:
             benches[device] = speed.measured(device)
         status, paths = spec.status, RunPaths.of(cfg)
-        done = (RunRecord.read(paths.results).metrics.get("epochs_run", cfg.train.epochs)
-                if status == "finished" else checkpoints.epochs_done(paths.checkpoints))
+        record = RunRecord.read(paths.results) if status == "finished" else None
+        done = (record.metrics.get("epochs_run", cfg.train.epochs) if record
+                else checkpoints.epochs_done(paths.checkpoints))
+        taken = record.provenance.get("wall_time_s") if record else None
         left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
         hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
                                        cfg.train.batch_size)
@@ -217,7 +220,8 @@ def listing(sl: Slice) -> pd.DataFrame:
                     "batch": cfg.train.batch_size, "train images": images, "GMAC/image": round(gmac, 3),
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
                     f"hours here ({device}, at most)": None if hours is None else round(hours, 2),
-                    "speed from": basis, "status": status})
+                    "speed from": basis, "status": status,
+                    "hours taken": None if taken is None else round(taken / 3600, 2)})
     return pd.DataFrame(out)
 
 

@@ -62,7 +62,7 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
                 f"output.checkpoint_dir={tmp_path / 'c1'}"]) == 0
     resumed = [*base, "--results-dir", str(tmp_path / "resumed"), "--set", f"output.checkpoint_dir={tmp_path / 'c2'}"]
     assert cli([*resumed, "--status"]) == 0
-    assert "3 run(s): 0 finished, 0 in progress, 3 not started" in capsys.readouterr().out
+    assert "3 run(s): 0 finished (0.0 hours taken), 0 in progress, 3 not started" in capsys.readouterr().out
     calls, code = 0, None
     while code != 0:
         code = cli([*resumed, "--time-limit", "0.01s"])
@@ -81,10 +81,14 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
             table = slices.listing(item.slice)
             hours = table[slices.hours_column(table)]
             assert list(table["epochs done"]) == [1, 0] and hours[1] > 1 and hours[0] == pytest.approx(hours[1] / 2)
+            assert table["hours taken"].isna().all()  # only a finished run has taken its hours
             monkeypatch.undo()
     assert calls > 3  # each call stopped after an epoch
     assert cli([*resumed, "--status"]) == 0
-    assert "3 run(s): 3 finished, 0 in progress, 0 not started" in capsys.readouterr().out
+    assert "3 run(s): 3 finished (0.0 hours taken), 0 in progress, 0 not started" in capsys.readouterr().out
+    done = slices.listing(item.slice)  # the hours each finished run took: its record's wall time
+    walls = [RunRecord.read(tmp_path / "resumed" / "du" / run).provenance["wall_time_s"] for run in done["run"]]
+    assert done["hours taken"].tolist() == [round(w / 3600, 2) for w in walls] and all(w > 0 for w in walls)
     a, b = read_ledger(tmp_path / "straight"), read_ledger(tmp_path / "resumed")
     cols = ["paper", "variant", "seed", "accuracy", "macro_f1"]
     pd.testing.assert_frame_equal(a[cols].sort_values(cols[:3]).reset_index(drop=True),
