@@ -20,7 +20,7 @@ from torch import nn
 
 from . import attention, checkpoints, ledger, preflight, records
 from . import data as fer_data
-from .build import Setup, build_model, load_data
+from .build import Setup, load_data
 from .config import RESULT_NEUTRAL, Config, ConfigError, diff_settings, load_config, result_settings
 from .data import duplicates
 from .engine import Training, fit
@@ -195,7 +195,7 @@ def restore(run_dir: str | Path | RunRecord, data: fer_data.FERData | None = Non
                                 f"committed; re-train the run to evaluate it again).")
     data = run_data(record, data)
     setup = Setup.recorded(cfg, record.provenance.get("precision")).apply()  # the precision it was tested in
-    model = build_model(cfg, data.num_classes).to(setup.device)
+    model = setup.model(cfg, data.num_classes)  # the memory format and kernels it was tested with
     model.load_state_dict(checkpoints.load(ckpt, setup.device)["model"])
     return model.eval(), setup, data, cfg
 
