@@ -8,7 +8,9 @@ from . import register
 
 
 class SeparableConv(nn.Sequential):
-    """Depthwise 3x3 conv then pointwise 1x1 conv, followed by batch-norm (no activation)."""
+    """Keras' SeparableConv2D, which Yu names (Sec. 2): depthwise 3x3 conv then pointwise 1x1 conv,
+    no activation between them, batch-norm after. (Sec. 2's prose puts the 1x1 first; the layer
+    it names, followed here, does not.)"""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
