@@ -13,12 +13,13 @@ def _head_block(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
 
 
 class ImprovedResNet50(nn.Module):
-    """Du, Sec. 3 (Fig. 3): ResNet-50 on 48x48x3 faces; its 2x2x2048 output map is flattened
-    (8,192 values, no global pooling) and passed through two blocks of dropout 0.5, batch-norm,
+    """Du, Sec. 2.2 (Fig. 2): ResNet-50 on 48x48x3 faces; its 2x2x2048 output map is flattened
+    (8,192 values, no global pooling) and passed through two blocks of dropout, batch-norm,
     activation and a fully connected layer, then softmax (inside the cross-entropy).
 
-    Interpretation: the paper does not give the first block's width; ``hidden`` = 1024 by default.
-    The activation is ReLU. At other input sizes the flattened length follows the map's size.
+    Interpretation: the paper does not give the first block's width (``hidden`` = 1024 by default)
+    nor the activation (ReLU); its "drops 50 presented neurons" is read as dropout 0.5, in both
+    blocks. At other input sizes the flattened length follows the map's size.
     """
 
     def __init__(self, num_classes: int = 7, hidden: int = 1024, dropout: float = 0.5, input_size: int = 48):

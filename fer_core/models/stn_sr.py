@@ -12,7 +12,7 @@ from . import create_model, get_spec, register
 
 
 class SpatialTransformer(nn.Module):
-    """Qin, Sec. 3.1 (after Jaderberg et al.): a localisation net regresses a 2x3 affine theta,
+    """Qin, Sec. 2.1 (Fig. 3; after Jaderberg et al.): a localisation net regresses a 2x3 affine theta,
     initialised to the identity, and a grid sampler warps the input with it.
 
     Interpretation: the localisation net is the classic one of the STN paper (two conv + max-pool
