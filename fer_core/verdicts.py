@@ -122,7 +122,10 @@ def judge(relation: str, claimed: float, ours: Estimate, unit: str = "%") -> Ver
         t = tolerance(claimed, unit, ours.se)
         gap = ours.mean - claimed
         ok = abs(gap) <= t
-        why = f"ours is {gap:+.3g} {unit or ''} from the paper's value; tolerance ±{t:.3g}".replace("  ", " ")
+        if unit in ("%", "points"):  # a gap between percentages is in percentage points
+            why = f"ours is {gap:+.2f} points from the paper's value; tolerance ±{t:.2f} points"
+        else:
+            why = f"ours is {gap:+.3g}{' ' + unit if unit else ''} from the paper's value; tolerance ±{t:.3g}"
         return Verdict(REPRODUCED if ok else NOT_REPRODUCED, why, ours, t)
     if relation in (">", "<"):
         margin = SPREAD * ours.se

@@ -29,6 +29,8 @@ def test_the_tolerance_grows_with_our_standard_error():
     assert judge("=", 72.0, Estimate(74.85, 1.6, 3, se=0.95)).verdict == REPRODUCED  # t = 1 + 2 * 0.95 = 2.9
     assert judge("=", 72.0, Estimate(74.85, 1.6, 3, se=0.9)).verdict == NOT_REPRODUCED  # t = 2.8
     assert Estimate(74.0, 0.9, 3).se == pytest.approx(0.9 / 3 ** 0.5)  # default: the standard error of the mean
+    why = judge("=", 44.0, Estimate(58.96, 0.0, 1, se=0.82)).reason  # a gap of percentages: in points
+    assert why == "ours is +14.96 points from the paper's value; tolerance ±2.64 points"
 
 
 def test_other_units_get_a_relative_floor():
@@ -37,6 +39,7 @@ def test_other_units_get_a_relative_floor():
     assert judge("=", 1.15563, Estimate(1.18, 0.0, 1), "").verdict == NOT_REPRODUCED
     assert judge("=", 142.9, Estimate(137.8, 0.0, 1), "M").verdict == NOT_REPRODUCED  # 3.6% off
     assert judge("=", 58.1, Estimate(58.16, 0.0, 1), "M").verdict == REPRODUCED
+    assert judge("=", 142.9, Estimate(137.8, 0.0, 1), "M").reason.startswith("ours is -5.1 M from")
 
 
 def test_a_bound_must_be_cleared_by_twice_our_standard_error():
