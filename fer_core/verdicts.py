@@ -111,8 +111,13 @@ class Verdict:
     tolerance: float | None = None
 
 
+def _percentage(unit: str) -> bool:
+    """A claim in percent, or a difference of percentages (in percentage points)."""
+    return unit in ("%", "points")
+
+
 def tolerance(claimed: float, unit: str, se: float) -> float:
-    floor = FLOOR_POINTS if unit in ("%", "points") else FLOOR_RELATIVE * abs(claimed)
+    floor = FLOOR_POINTS if _percentage(unit) else FLOOR_RELATIVE * abs(claimed)
     return floor + SPREAD * se
 
 
@@ -122,7 +127,7 @@ def judge(relation: str, claimed: float, ours: Estimate, unit: str = "%") -> Ver
         t = tolerance(claimed, unit, ours.se)
         gap = ours.mean - claimed
         ok = abs(gap) <= t
-        if unit in ("%", "points"):  # a gap between percentages is in percentage points
+        if _percentage(unit):  # a gap between percentages is in percentage points
             why = f"ours is {gap:+.2f} points from the paper's value; tolerance ±{t:.2f} points"
         else:
             why = f"ours is {gap:+.3g}{' ' + unit if unit else ''} from the paper's value; tolerance ±{t:.3g}"
@@ -139,7 +144,7 @@ def judge(relation: str, claimed: float, ours: Estimate, unit: str = "%") -> Ver
 
 # -- from runs to an estimate ------------------------------------------------------------------
 def _scale(unit: str) -> float:
-    return 100.0 if unit in ("%", "points") else 1.0
+    return 100.0 if _percentage(unit) else 1.0
 
 
 def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
