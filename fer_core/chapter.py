@@ -210,7 +210,8 @@ class Chapter:
         """Per row of the plan: its runs and ours for each of ``columns`` with its 95% interval (the
         verdicts' estimate: over seeds and folds, or a single run's test set; label -> a
         metric as the claims name it: a ledger column, ``last:<history column>``, ...; a label
-        ending in "(%)" is shown in percent), and whether the paper has the row."""
+        ending in "(%)" is shown in percent; a cross-validated row short of folds says so), and
+        whether the paper has the row."""
         runs = self.shown if runs is None else runs
         columns = columns or {"accuracy (%)": "accuracy"}
         claims = claims_of(self.paper)
@@ -220,12 +221,14 @@ class Chapter:
             mine = runs[runs["variant"] == variant] if len(runs) else runs
             entry = {"row": variant, "runs": len(mine),
                      "in the paper": "yes" if variant in named else "no: this book's ablation or extension"}
+            missing = verdicts.complete_folds(mine, self.paper)[1] if len(mine) else ""
             for label, metric in columns.items():
                 scale = 100.0 if label.endswith("(%)") else 1.0
                 values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
                 ok = ~np.isnan(values)
-                entry[label] = (verdicts.row_estimate(mine[ok], metric, scale).text(2 if scale > 1 else 4) if ok.any()
-                                else "—" if len(mine) else "not run")
+                text = verdicts.row_estimate(mine[ok], metric, scale).text(2 if scale > 1 else 4) if ok.any() else None
+                entry[label] = (f"{text}, partial: {missing}" if text and missing else text
+                                or ("—" if len(mine) else "not run"))
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 
