@@ -232,6 +232,31 @@ class Chapter:
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 
+    def differences(self, *pairs: tuple[str, str], metric: str = "accuracy") -> pd.DataFrame:
+        """This book's own comparisons, which no claim of the paper reads (a control against the
+        row it controls): row A minus row B in points with its 95% interval, paired over the seeds
+        and folds both ran (:func:`verdicts.paired_estimate`, the verdicts' estimate of a gain),
+        and whether the interval leaves out zero; a cross-validated row short of folds says so.
+        ``metric``: an accuracy (a fraction), shown in points."""
+        runs = self.shown
+        out = []
+        for a, b in pairs:
+            ra, rb = (runs[runs["variant"] == v] if len(runs) else runs for v in (a, b))
+            entry = {"A minus B": f"{a} − {b}", "runs": f"{len(ra)} and {len(rb)}"}
+            if not len(ra) or not len(rb):
+                out.append({**entry, f"{metric_name(metric)} (points)": "not run: " + " and ".join(
+                    v for v, r in ((a, ra), (b, rb)) if not len(r)), "paired": "", "zero outside the 95% interval": ""})
+                continue
+            est = verdicts.paired_estimate(ra, rb, metric, 100.0)
+            missing = "; ".join(m for m in (verdicts.complete_folds(r, self.paper)[1] for r in (ra, rb)) if m)
+            low, high = est.interval()
+            apart = f"yes: {a} higher" if low > 0 else f"yes: {b} higher" if high < 0 else "no: not distinguishable"
+            shown = est.text(2) + (f", partial: {missing}" if missing else "")
+            out.append({**entry, f"{metric_name(metric)} (points)": shown,
+                        "paired": "yes" if verdicts.pairs_up(ra, rb) else "no: other seeds or folds",
+                        "zero outside the 95% interval": apart})
+        return pd.DataFrame(out).set_index("A minus B")
+
     def paper_vs_ours(self, metric: str, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per row with a claim of ``metric`` (relation "="): the paper's value (the first source's)
         and ours (in %, over the shown runs, with the half-width of its 95% interval: the verdicts'

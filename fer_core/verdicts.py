@@ -273,13 +273,19 @@ def row_estimate(runs: pd.DataFrame, metric: str, scale: float) -> Estimate:
     return protocol_estimate(runs, values, se)
 
 
+def pairs_up(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two rows' runs pair up one to one: the same seeds and folds, each once."""
+    ka, kb = _keys(a), _keys(b)
+    return len(set(ka)) == len(ka) == len(kb) and set(ka) == set(kb)
+
+
 def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, metric: str, scale: float) -> Estimate:
     """Ours for "row A minus row B": paired when both were run on the same seeds and folds (the
     per-run differences, for single runs with their paired sampling error), else unpaired."""
-    ka, kb = _keys(a), _keys(b)
-    if len(set(ka)) != len(ka) or set(ka) != set(kb):
+    if not pairs_up(a, b):
         return row_estimate(a, metric, scale).minus(row_estimate(b, metric, scale))
-    b = b.set_axis(kb).loc[ka]
+    ka = _keys(a)
+    b = b.set_axis(_keys(b)).loc[ka]
     va, vb = np.asarray(values_of(a, metric)) * scale, np.asarray(values_of(b, metric)) * scale
     na, nb = faces_scored(a, metric), faces_scored(b, metric)
     se = []

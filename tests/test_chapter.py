@@ -1,5 +1,7 @@
 """What a chapter draws from published records: per row its curves beside the paper's per-epoch
 values, its folds and its pooled confusion matrix."""
+import numpy as np
+
 from fer_core import ledger, plots
 from fer_core.chapter import Chapter
 from fer_core.plans import read_plan
@@ -110,3 +112,24 @@ def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):
     cfg.write_text(cfg.read_text() + "train: {budget: 300}\n")
     runs = ledger.read_ledger(tmp_path).assign(accuracy=0.99)
     assert budgets.budget_table(runs).loc[0, "PrivateTest (%)"] == 62.0
+
+
+def test_a_control_is_compared_paired_over_the_folds_both_rows_ran(tmp_path):
+    gains = np.array([6.0, 8.0] * 5)  # bicubic above base by 6 or 8 points per fold; unpaired, the folds'
+    for fold in range(10):  # own spread (0.80 to 0.89) would hide it
+        fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.80 + fold / 100, fold=fold, dataset="ckplus", n=100,
+                  model="stn_sr")
+        fabricate(tmp_path, "qin", "bicubic-ckplus", accuracy=0.80 + (fold + gains[fold]) / 100, fold=fold,
+                  dataset="ckplus", n=100, model="stn_sr")
+    fabricate(tmp_path, "qin", "stn-ckplus", accuracy=0.9, fold=0, dataset="ckplus", n=100, model="stn_sr")
+    ch = Chapter("qin", "paper", read_plan("qin"), ledger.read_ledger(tmp_path), None)
+    table = ch.differences(("bicubic-ckplus", "base-ckplus"), ("stn-ckplus", "base-ckplus"),
+                           ("sr-ckplus", "bicubic-ckplus"))
+    control = table.loc["bicubic-ckplus − base-ckplus"]
+    half = 1.96 * gains.std(ddof=1) / 10 ** 0.5  # the standard error of the per-fold gains
+    assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, n=10)"
+    assert control["paired"] == "yes" and control["zero outside the 95% interval"] == "yes: bicubic-ckplus higher"
+    short = table.loc["stn-ckplus − base-ckplus"]  # one fold against ten: unpaired, and said to be partial
+    assert short["paired"] == "no: other seeds or folds"
+    assert "partial: seed 0: 1 of 10 folds" in short["accuracy (points)"]
+    assert table.loc["sr-ckplus − bicubic-ckplus", "accuracy (points)"] == "not run: sr-ckplus"
