@@ -70,6 +70,11 @@ def pipeline_runs(profile: str | None = None, results_dir: str | None = None) ->
     return book[book["profile"] == profile].reset_index(drop=True)
 
 
+def _partial(estimate: str, missing: str) -> str:
+    """An estimate, with the folds its cross-validated rows still lack when they lack any."""
+    return f"{estimate}, partial: {missing}" if missing else estimate
+
+
 def metric_name(metric: str) -> str:
     return METRICS.get(metric, metric)
 
@@ -227,8 +232,7 @@ class Chapter:
                 values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
                 ok = ~np.isnan(values)
                 text = verdicts.row_estimate(mine[ok], metric, scale).text(2 if scale > 1 else 4) if ok.any() else None
-                entry[label] = (f"{text}, partial: {missing}" if text and missing else text
-                                or ("—" if len(mine) else "not run"))
+                entry[label] = _partial(text, missing) if text else "—" if len(mine) else "not run"
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 
@@ -251,8 +255,7 @@ class Chapter:
             missing = "; ".join(m for m in (verdicts.complete_folds(r, self.paper)[1] for r in (ra, rb)) if m)
             low, high = est.interval()
             apart = f"yes: {a} higher" if low > 0 else f"yes: {b} higher" if high < 0 else "no: not distinguishable"
-            shown = est.text(2) + (f", partial: {missing}" if missing else "")
-            out.append({**entry, f"{metric_name(metric)} (points)": shown,
+            out.append({**entry, f"{metric_name(metric)} (points)": _partial(est.text(2), missing),
                         "paired": "yes" if verdicts.pairs_up(ra, rb) else "no: other seeds or folds",
                         "zero outside the 95% interval": apart})
         return pd.DataFrame(out).set_index("A minus B")
