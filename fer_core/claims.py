@@ -13,11 +13,15 @@ Columns:
 - ``metric``: what of ours measures it: a ledger column (``accuracy``, ``macro_f1``,
   ``accuracy_tta_random_views``, ``auc_min``, ``parameters_m``, ...), ``last:<history column>`` /
   ``first:<history column>`` (that column of the run's history at its last or first epoch), or
-  ``metrics:<dotted path>`` into the run's ``metrics.json``;
+  ``metrics:<dotted path>`` into the run's ``metrics.json``, ``selected:<history column>`` (at the
+  epoch the run selected on validation), or ``model:parameters_m`` (counted from the registered
+  architecture, no run needed);
 - ``relation``: ``=`` (the paper reports this value), ``>`` or ``<`` (a bound or an ordering);
 - ``value``, ``unit`` (``%`` and ``points`` are percentages of ours' fractions);
 - ``source``: ``<paper file>:<line>`` in ``../shared/papers/``, or the authors' repository file;
 - ``quote``: the text on that line that carries the number, verbatim (the tests check it);
+- ``not_comparable``: why the paper's number is on data, classes or a protocol the book's runs do
+  not share (the claim's verdict is then *not comparable*); empty when they share them;
 - ``note``: how the claim is read.
 """
 from __future__ import annotations
@@ -31,7 +35,7 @@ from .paths import ROOT
 
 CLAIMS_FILE = ROOT / "book" / "claims.csv"
 COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value", "unit",
-           "source", "quote", "note"]
+           "source", "quote", "not_comparable", "note"]
 RELATIONS = ("=", ">", "<")
 PAPERS = {
     "pham": "Pham et al., Facial Expression Recognition using Residual Masking Network (ICPR 2020)",

@@ -91,7 +91,7 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: Literal["auto", "synthetic", "fer2013", "fer2013-csv", "ckplus", "digits"] = "auto"
+    source: Literal["auto", "synthetic", "fer2013", "fer2013-csv", "ferplus", "ckplus", "digits"] = "auto"
     dir: str | None = Field(None, description="data directory; default FER_DATA_DIR")
     fold: int = Field(0, ge=0, description="cross-validation fold used as the test split (the next one validates)")
     n_folds: int = Field(10, ge=2)

@@ -18,6 +18,9 @@
 - ``profiles``: per CPU profile, the ``rows`` it runs, a ``set`` fragment of its own and, for
   cross-validated rows, the ``folds`` it runs (the ``paper`` profile runs every row and fold with
   the recipe alone);
+- ``readings``: where the text allows several readings of a claim's protocol, the readings by the
+  claim's metric: ``{<metric>: {<reading, in words>: <metric>, ...}}``, the claim's own metric
+  first (the book's reading); the verdicts are computed under each;
 - ``cv_folds``: the number of subject-independent folds of a CK+ row (default 10). Without data,
   the synthetic set stands in for CK+ and is split into folds by its subjects in the same way.
 
@@ -41,7 +44,8 @@ from .paths import ROOT, params_file
 
 PAPERS_DIR = ROOT / "params" / "papers"
 _ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "set", "sr_from"}
-_PLAN_KEYS = {"paper", "recipe", "settings", "deviations", "protocol", "quick", "rows", "profiles", "cv_folds"}
+_PLAN_KEYS = {"paper", "recipe", "settings", "deviations", "protocol", "quick", "rows", "profiles", "cv_folds",
+              "readings"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Plan:
     settings: dict[str, dict] = field(default_factory=dict)
     deviations: list[str] = field(default_factory=list)
     protocol: list[str] = field(default_factory=list)
+    #: metric -> {reading in words -> metric}: the readings of a claim's protocol the text allows
+    readings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def variants(self) -> list[str]:
         return [variant_of(r) for r in self.rows]
@@ -108,9 +114,19 @@ def read_plan(paper: str) -> Plan:
     _check_keys(path, raw)
     plan = Plan(raw.get("paper", paper), raw.get("recipe", {}), raw.get("quick", {}), raw.get("rows", []),
                 raw.get("profiles", {}), int(raw.get("cv_folds", 10)), raw.get("settings") or {},
-                list(raw.get("deviations") or []), list(raw.get("protocol") or []))
+                list(raw.get("deviations") or []), list(raw.get("protocol") or []), _readings(path, raw))
     _check_references(path, plan)
     return plan
+
+
+def _readings(path, raw: dict) -> dict[str, dict[str, str]]:
+    """A plan's ``readings``, checked: each claim metric's readings name that metric among them."""
+    out = raw.get("readings") or {}
+    for metric, readings in out.items():
+        if not isinstance(readings, dict) or len(readings) < 2 or metric not in readings.values():
+            raise ConfigError(f"{path}: readings.{metric} must map two or more readings (in words) to metrics, "
+                              f"{metric} among them (the claim's own reading), e.g. {{last epoch: {metric}, ...}}.")
+    return {m: dict(r) for m, r in out.items()}
 
 
 def _check_keys(path, raw: dict) -> None:

@@ -31,8 +31,10 @@ def write_png(path: Path, array: np.ndarray) -> None:
 def fabricate(folder: Path, paper: str, variant: str, *, accuracy: float, seed: int = 0, fold: int | None = None,
               dataset: str = "fer2013", profile: str = "paper", tta: float | None = None, macro_f1: float = 0.5,
               epochs: int = 3, history: dict | None = None, extra_metrics: dict | None = None,
-              model: str | None = None, n: int = 50) -> dict:
-    """Write one fabricated run record (its test split: ``n`` faces) and its ledger row; returns the row."""
+              model: str | None = None, n: int = 50, autocast: str | None = "bfloat16",
+              sizes: dict | None = None) -> dict:
+    """Write one fabricated run record (its test split: ``n`` faces; trained under ``autocast``,
+    None for float32) and its ledger row; returns the row."""
     run = (f"{variant}-{dataset}{'' if fold is None else f'-fold{fold}'}-s{seed}"
            f"{'' if profile == 'paper' else '-' + profile}-fixture")
     path = Path(folder) / paper / run
@@ -60,7 +62,8 @@ def fabricate(folder: Path, paper: str, variant: str, *, accuracy: float, seed: 
               "data": {"source": dataset, "fold": fold or 0, "cv": fold is not None},
               "model": {"name": model or variant}}
     prov = {"commit": "f1x7u4e0", "dirty": False, "fixture": MARK, "device": DEVICE, "gpu": DEVICE,
-            "data": {"source": dataset, "location": "(fabricated)", "fingerprint": "fixture", "sizes": {}},
+            "data": {"source": dataset, "location": "(fabricated)", "fingerprint": "fixture", "sizes": sizes or {}},
+            "precision": {"autocast": autocast, "losses_and_metrics": "float32"},
             "note": MARK, "packages": {}, "wall_time_s": 1.0, "started": "2026-01-01T00:00:00",
             "finished": "2026-01-01T00:01:00", "command": "tests/fabricated.py", "checkpoint": "(none: fabricated)"}
     predictions = pd.DataFrame({"file": np.arange(n), "target": target, "pred": pred,

@@ -22,13 +22,13 @@ from .digits import DIGIT_NAMES, DIGITS_NOTE, make_digits
 from .dataset import SPLITS, FERData, fingerprint_arrays, subject_folds
 from .errors import WHERE_TO_GET, DataError
 from .labels import CKPLUS_CLASSES, EMOTIONS, FER2013_CLASSES
-from .readers import listing, read_ckplus, read_fer2013_csv, read_fer2013_folders
+from .readers import listing, read_ckplus, read_fer2013_csv, read_fer2013_folders, read_ferplus
 from .synthetic import SYNTHETIC_NOTE, make_synthetic
 
 __all__ = ["SOURCES", "BUNDLED", "SPLITS", "EMOTIONS", "SYNTHETIC_NOTE", "DataError", "FERData", "load",
            "resolve", "subject_folds"]
 
-SOURCES = ("auto", "synthetic", "fer2013", "fer2013-csv", "ckplus", "digits")
+SOURCES = ("auto", "synthetic", "fer2013", "fer2013-csv", "ferplus", "ckplus", "digits")
 #: Sources that ship with the project (no download, no data directory).
 BUNDLED = ("synthetic", "digits")
 _READER_VERSION = 1  # bump when a reader's output changes, to invalidate caches
@@ -76,6 +76,14 @@ def resolve(source: str, data_dir: str | os.PathLike | None = None) -> tuple[str
             if cand.is_file():
                 return source, cand
         raise DataError(f"No FER2013 CSV at {', '.join(map(str, cands))}. " + WHERE_TO_GET[key])
+    if source == "ferplus":
+        cands = [base / "fer2013new.csv", base / "fer2013" / "fer2013new.csv"]
+        for cand in cands:
+            if cand.is_file() and cand.with_name("fer2013.csv").is_file():
+                return source, cand
+        raise DataError(f"data.source=ferplus needs FER+'s fer2013new.csv beside FER2013's fer2013.csv, in {base} or "
+                        f"{base / 'fer2013'} (not found): fer2013new.csv is in github.com/microsoft/FERPlus; "
+                        + WHERE_TO_GET[key])
     for cand in (base, base / "CK+48", base / "ckplus" / "CK+48", base / "ckplus"):
         if cand.is_dir() and any((cand / n).is_dir() for n in ("anger", "contempt", "happy", "surprise")):
             return source, cand
@@ -97,7 +105,8 @@ def cache_dir() -> Path:
 
 
 def _cache_key(source: str, path: Path, strict_size: bool) -> str:
-    files = [(path.name, path.stat().st_size, path.stat().st_mtime_ns)] if path.is_file() else listing(path)
+    paths = [path, path.with_name("fer2013.csv")] if source == "ferplus" else [path]
+    files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths] if path.is_file() else listing(path)
     if not files:
         raise DataError(f"{path} holds no files. " + WHERE_TO_GET["ckplus" if source == "ckplus" else "fer2013"])
     blob = json.dumps([_READER_VERSION, source, str(path.resolve()), strict_size, files])
@@ -117,6 +126,8 @@ def _read_cached(source: str, path: Path, strict_size: bool, use_cache: bool) ->
         arrays = read_fer2013_folders(path, strict_size)
     elif source == "fer2013-csv":
         arrays = read_fer2013_csv(path)
+    elif source == "ferplus":
+        arrays = read_ferplus(path)
     else:
         arrays = read_ckplus(path, strict_size)
     arrays["fingerprint"] = np.array(fingerprint_arrays(arrays["images"], arrays["labels"], arrays["split"]))
@@ -144,6 +155,8 @@ def load(
     """Load one source into a :class:`FERData`.
 
     - ``fer2013`` / ``fer2013-csv``: splits train / val (PublicTest) / test (PrivateTest).
+    - ``ferplus``: the CSV's faces with FER+'s eight majority labels (``fer2013new.csv`` beside
+      ``fer2013.csv``), the same splits.
     - ``ckplus``: split ``cv`` plus a subject-independent ``fold`` per image (``n_folds``);
       ``with_contempt=False`` drops contempt for a 6-class experiment.
     - ``synthetic``: ``synthetic_size`` = (train, val, test) images, deterministic in the seed.
@@ -154,7 +167,7 @@ def load(
     its splits into folds by subject, so that a CK+ chapter runs without data.
     """
     source, path = resolve(source, data_dir)
-    if cv and source in ("fer2013", "fer2013-csv", "digits"):
+    if cv and source in ("fer2013", "fer2013-csv", "ferplus", "digits"):
         raise DataError(f"data.cv=true: {source} has no subject ids to split folds by; it is used with its "
                         f"fixed train/val/test splits (set data.cv to null or false).")
     if cv is False and source == "ckplus":
@@ -184,4 +197,6 @@ def load(
         if not with_contempt:
             data = data.with_classes(tuple(c for c in CKPLUS_CLASSES if c != 7))
         return data
+    if source == "ferplus":  # FER+'s eight classes: FER2013's seven and contempt
+        return FERData(classes=FER2013_CLASSES + (7,), **kw)
     return FERData(classes=FER2013_CLASSES, **kw)

@@ -154,6 +154,60 @@ def read_fer2013_csv(path: Path) -> dict[str, np.ndarray]:
             "files": np.array([f"{path.name}:{i + 1}" for i in range(len(df))])}
 
 
+#: FER+'s vote columns (microsoft/FERPlus fer2013new.csv), in its order, as canonical ids; then
+#: its two non-emotion columns, whose faces its reader drops
+FERPLUS_EMOTIONS = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2,
+                    "contempt": 7}
+FERPLUS_DROPPED = ("unknown", "NF")
+
+
+def ferplus_majority(votes: np.ndarray) -> int | None:
+    """FER+'s majority rule (microsoft/FERPlus src/ferplus.py, mode 'majority'): single votes are
+    dropped as outliers, and the face keeps the emotion holding more than half of the votes left
+    (index into the ten columns), or None (unknown) when none does."""
+    v = np.where(np.asarray(votes, float) <= 1.0, 0.0, np.asarray(votes, float))
+    total = v.sum()
+    if total <= 0 or v.max() <= 0.5 * total:
+        return None
+    return int(np.argmax(v))
+
+
+def read_ferplus(new_csv: Path) -> dict[str, np.ndarray]:
+    """FER2013's faces with FER+'s labels: ``fer2013new.csv`` (Usage, Image name, ten vote columns,
+    one row per row of ``fer2013.csv``) beside the original ``fer2013.csv``. Eight classes by the
+    majority rule (:func:`ferplus_majority`); faces FER+ names no file for (not faces, removed by
+    its authors), whose majority is unknown or not-a-face, or with no majority are dropped."""
+    import pandas as pd
+
+    base = read_fer2013_csv(new_csv.with_name("fer2013.csv"))
+    try:
+        votes = pd.read_csv(new_csv, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{new_csv} is not a readable CSV file: {e}") from None
+    votes.columns = [c.strip() for c in votes.columns]
+    columns = [*FERPLUS_EMOTIONS, *FERPLUS_DROPPED]
+    missing = [c for c in ("Usage", "Image name", *columns) if c not in votes.columns]
+    if missing:
+        raise DataError(f"{new_csv} lacks column(s) {missing}: FER+'s fer2013new.csv has Usage, Image name, "
+                        f"{', '.join(columns)} (github.com/microsoft/FERPlus).")
+    if len(votes) != len(base["labels"]):
+        raise DataError(f"{new_csv} has {len(votes)} rows and fer2013.csv {len(base['labels'])}: FER+'s file has "
+                        f"one row per row of the original CSV; use the two files as published.")
+    try:
+        counts = votes[columns].apply(pd.to_numeric).to_numpy(float)
+    except ValueError as e:
+        raise DataError(f"{new_csv}: a vote column is not a number ({e}).") from None
+    ids = list(FERPLUS_EMOTIONS.values())
+    labels = np.full(len(votes), -1, np.int64)
+    for i, (name, row) in enumerate(zip(votes["Image name"].astype(str).str.strip(), counts)):
+        winner = ferplus_majority(row) if name else None
+        if winner is not None and winner < len(ids):
+            labels[i] = ids[winner]
+    keep = labels >= 0
+    return {"images": base["images"][keep], "labels": labels[keep], "split": base["split"][keep],
+            "files": base["files"][keep]}
+
+
 def read_ckplus(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
     """CK+48: ``<class>/S<subject>_<sequence>_<frame>.png``; the subject id comes from the name."""
     rel, labels, subject = [], [], []
