@@ -40,14 +40,14 @@ METRICS = {
     "accuracy": "accuracy", "accuracy_tta_random_views": "accuracy, 10-view TTA",
     "accuracy_tta_tencrop": "accuracy, ten-crop TTA", "macro_f1": "macro F1",
     "macro_f1_tta_random_views": "macro F1, 10-view TTA", "auc_min": "lowest one-vs-rest AUC",
-    "parameters_m": "parameters (M)", "cross_entropy": "cross-entropy", "images": "images",
+    "parameters_m": "parameters (M)", "model:parameters_m": "parameters (M) of the architecture, counted", "cross_entropy": "cross-entropy", "images": "images",
     "last:val_acc": "validation accuracy, last epoch", "last:val_loss": "validation cross-entropy, last epoch",
     "first:val_acc": "validation accuracy, first epoch", "first:val_loss": "validation cross-entropy, first epoch",
     "last:train_margin": "training L_margin, last epoch", "metrics:per_class.happy.recall": "recall of happy",
     "metrics:loss_terms.sr_l2": "test MSE of the super-resolved face",
 }
 SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ not reproduced",
-          verdicts.NOT_TESTED: "– not tested"}
+          verdicts.NOT_COMPARABLE: "≠ not comparable", verdicts.NOT_TESTED: "– not tested"}
 
 
 def published(published_dir: str | Path | None = None) -> pd.DataFrame:
@@ -102,6 +102,7 @@ def grouped(claims: pd.DataFrame) -> pd.DataFrame:
     out = claims.groupby(key, sort=False, dropna=False).agg(
         label=("label", "first"), table=("table", lambda t: "; ".join(dict.fromkeys(t))),
         source=("source", lambda s: "; ".join(dict.fromkeys(s))), note=("note", "first"),
+        not_comparable=("not_comparable", "first"),
         value_text=("value_text", "first")).reset_index()
     return out
 
@@ -116,10 +117,12 @@ def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = F
     assessed = verdicts.assess(grouped(claims), results)
     table = pd.DataFrame({
         "claim": assessed["label"],
-        "measured as": [f"{c['dataset']} {c['split']}: {claim_text(c)}" for _, c in assessed.iterrows()],
+        "measured as": [f"{c['dataset']} {c['split']}".strip() + f": {claim_text(c)}" for _, c in assessed.iterrows()],
         "paper": [paper_value(c) for _, c in assessed.iterrows()],
-        "ours": assessed["ours"],
+        "ours": [f"{o} [{s}]" if s else o for o, s in zip(assessed["ours"], assessed["per_seed"])],
         "verdict": assessed["verdict"].map(SYMBOL),
+        "ours against the paper": assessed["direction"],
+        "under each reading": assessed["readings"],
         "why": assessed["reason"],
         "source": [short_source(s) for s in assessed["source"]],
     })
@@ -231,7 +234,9 @@ class Chapter:
                 scale = 100.0 if label.endswith("(%)") else 1.0
                 values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
                 ok = ~np.isnan(values)
-                text = verdicts.row_estimate(mine[ok], metric, scale).text(2 if scale > 1 else 4) if ok.any() else None
+                est = verdicts.row_estimate(mine[ok], metric, scale) if ok.any() else None
+                digits = 2 if scale > 1 else 4
+                text = est.text(digits) + (f" [{est.per_seed(digits)}]" if est.per_seed() else "") if est else None
                 entry[label] = _partial(text, missing) if text else "—" if len(mine) else "not run"
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
@@ -276,7 +281,7 @@ class Chapter:
             mine = mine[mine[metric].notna()] if len(mine) and metric in mine else mine.iloc[:0]
             est = verdicts.row_estimate(mine, metric, 100.0) if len(mine) else None
             rows.append({"row": variant, "paper": c["value"], "ours": est.mean if est else None,
-                         "ours_ci95": verdicts.Z95 * est.se if est else None})
+                         "ours_ci95": est.half_width if est else None})
         return pd.DataFrame(rows, columns=["row", "paper", "ours", "ours_ci95"])
 
     def check_table(self) -> pd.DataFrame | None:

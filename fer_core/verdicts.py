@@ -485,7 +485,7 @@ def verdict_of(claim: pd.Series | dict, results: pd.DataFrame) -> Verdict:
     v = _verdict(claim, results, claim["metric"])
     other_data = claim.get("not_comparable", "") if hasattr(claim, "get") else ""
     if other_data:
-        context = f"; ours for reference: {v.reason}" if v.ours is not None else f" ({v.reason})"
+        context = f"; for reference, {v.reason}" if v.ours is not None else f" ({v.reason})"
         return replace(v, verdict=NOT_COMPARABLE, reason=f"{other_data}{context}")
     return v
 

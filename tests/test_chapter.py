@@ -126,8 +126,8 @@ def test_a_control_is_compared_paired_over_the_folds_both_rows_ran(tmp_path):
     table = ch.differences(("bicubic-ckplus", "base-ckplus"), ("stn-ckplus", "base-ckplus"),
                            ("sr-ckplus", "bicubic-ckplus"))
     control = table.loc["bicubic-ckplus − base-ckplus"]
-    half = 1.96 * gains.std(ddof=1) / 10 ** 0.5  # the standard error of the per-fold gains
-    assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, n=10)"
+    half = 2.262157 * gains.std(ddof=1) / 10 ** 0.5  # t9 times the standard error of the per-fold gains
+    assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, n=10, t9)"
     assert control["paired"] == "yes" and control["zero outside the 95% interval"] == "yes: bicubic-ckplus higher"
     short = table.loc["stn-ckplus − base-ckplus"]  # one fold against ten: unpaired, and said to be partial
     assert short["paired"] == "no: other seeds or folds"

@@ -176,6 +176,53 @@ def test_csv_errors_name_the_row_or_column(tmp_path, mutate, message):
         load("fer2013-csv", path, use_cache=False)
 
 
+# -- FER+'s labels (fer2013new.csv beside fer2013.csv) ----------------------------------------
+FERPLUS_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
+                   "NF"]
+
+
+def test_ferplus_majority_drops_single_votes_and_needs_more_than_half():
+    from fer_core.data.readers import ferplus_majority
+    assert ferplus_majority([0, 6, 0, 0, 0, 0, 0, 0, 0, 4]) == 1                 # happiness 6 of 10
+    assert ferplus_majority([5, 0, 0, 0, 0, 0, 0, 5, 0, 0]) is None              # a tie: no majority
+    assert ferplus_majority([4, 3, 1, 1, 1, 0, 0, 0, 0, 0]) == 0                 # single votes dropped: 4 of 7
+    assert ferplus_majority([4, 3, 2, 1, 0, 0, 0, 0, 0, 0]) is None              # 4 of 9 is not more than half
+    assert ferplus_majority([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]) is None              # every vote single: unknown
+
+
+def test_ferplus_reads_eight_classes_by_majority_and_drops_unknown_and_not_faces(tmp_path):
+    syn = make_synthetic(5, 1, 1, seed=3)
+    usage = ["Training"] * 5 + ["PublicTest", "PrivateTest"]
+    _csv(tmp_path / "fer2013.csv", syn["images"], np.zeros(7, int), usage)
+    votes = [[0, 9, 0, 0, 0, 0, 0, 1, 0, 0],   # happiness
+             [0, 0, 0, 0, 0, 0, 0, 7, 0, 3],   # contempt: FER2013 has no such class
+             [0, 0, 0, 0, 0, 0, 0, 0, 8, 2],   # unknown: dropped
+             [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face: dropped
+             [0, 0, 0, 9, 0, 0, 0, 0, 0, 1],   # sadness, but no image name: a face FER+'s authors removed
+             [10, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # neutral
+             [0, 0, 0, 0, 8, 2, 0, 0, 0, 0]]   # anger
+    names = [f"fer{i:07d}.png" for i in range(7)]
+    names[4] = ""
+    pd.DataFrame({"Usage": usage, "Image name": names, **dict(zip(FERPLUS_COLUMNS, np.array(votes).T))}).to_csv(
+        tmp_path / "fer2013new.csv", index=False)
+    d = load("ferplus", tmp_path, use_cache=False)
+    assert d.labels.tolist() == [3, 7, 6, 0] and d.split.tolist() == ["train", "train", "val", "test"]
+    assert np.array_equal(d.images[0], syn["images"][0]) and 7 in d.classes and len(d.classes) == 8
+    (tmp_path / "fer2013new.csv").unlink()
+    with pytest.raises(DataError, match="fer2013new.csv beside FER2013's fer2013.csv"):
+        load("ferplus", tmp_path, use_cache=False)
+
+
+def test_ferplus_with_another_row_count_is_refused(tmp_path):
+    syn = make_synthetic(3, 0, 0, seed=4)
+    _csv(tmp_path / "fer2013.csv", syn["images"], np.zeros(3, int), ["Training"] * 3)
+    pd.DataFrame({"Usage": ["Training"] * 2, "Image name": ["a", "b"],
+                  **{c: [10, 10] if c == "neutral" else [0, 0] for c in FERPLUS_COLUMNS}}).to_csv(
+        tmp_path / "fer2013new.csv", index=False)
+    with pytest.raises(DataError, match="has 2 rows and fer2013.csv 3"):
+        load("ferplus", tmp_path, use_cache=False)
+
+
 # -- the real FER2013 and CK+ -------------------------------------------------------------------
 def test_real_fer2013_split_sizes_and_counts(fer2013):
     s = fer2013.summary()["splits"]

@@ -109,7 +109,8 @@ def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path, run_set
                                                                   "partial: seed 0: 2 of 10 folds")
     assert table.loc["xception", "accuracy (%)"] == "not run" and table.loc["xception", "in the paper"] == "yes"
     assert table.loc["xception-fer2013", "in the paper"].startswith("no: this book's")
-    assert (ch.verdicts()["verdict"] == "– not tested").all()  # a pipeline check never gives a verdict
+    # a pipeline check never gives a verdict: not tested, or not comparable whatever the runs
+    assert ch.verdicts()["verdict"].isin(["– not tested", "≠ not comparable"]).all()
 
 
 # -- runs, ledger and the claims table ----------------------------------------------------------

@@ -249,7 +249,7 @@ def test_a_claim_on_other_data_is_not_comparable_with_ours_shown(tmp_path):
     c = claim(paper="qin", row="base-fer2013", value=66.5, not_comparable="FER+'s eight classes")
     v = verdict_of(c, runs)
     assert v.verdict == NOT_COMPARABLE and v.ours.mean == pytest.approx(62.8)
-    assert v.reason.startswith("FER+'s eight classes; ours for reference: ours is -3.70 points")
+    assert v.reason.startswith("FER+'s eight classes; for reference, ours is -3.70 points")
     assert verdict_of({**c, "row": "stn-fer2013"}, runs).verdict == NOT_COMPARABLE  # with no run as well
     assert summary(assess(pd.DataFrame([c]), runs)).to_dict()[NOT_COMPARABLE] == 1
 
