@@ -15,7 +15,7 @@ or a batch run can point every chapter elsewhere: ``FER_PROFILE`` (the profile t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,8 @@ METRICS = {
     "accuracy": "accuracy", "accuracy_tta_random_views": "accuracy, 10-view TTA",
     "accuracy_tta_tencrop": "accuracy, ten-crop TTA", "macro_f1": "macro F1",
     "macro_f1_tta_random_views": "macro F1, 10-view TTA", "auc_min": "lowest one-vs-rest AUC",
-    "parameters_m": "parameters (M)", "model:parameters_m": "parameters (M) of the architecture, counted", "cross_entropy": "cross-entropy", "images": "images",
+    "parameters_m": "parameters (M)", "model:parameters_m": "parameters (M) of the architecture, counted",
+    "cross_entropy": "cross-entropy", "images": "images",
     "last:val_acc": "validation accuracy, last epoch", "last:val_loss": "validation cross-entropy, last epoch",
     "first:val_acc": "validation accuracy, first epoch", "first:val_loss": "validation cross-entropy, first epoch",
     "last:train_margin": "training L_margin, last epoch", "metrics:per_class.happy.recall": "recall of happy",
@@ -50,14 +51,19 @@ SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ n
           verdicts.NOT_COMPARABLE: "≠ not comparable", verdicts.NOT_TESTED: "– not tested"}
 
 
+def published_view(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The published runs and the refused records of ``published_dir`` (default
+    ``FER_PUBLISHED_DIR``, else ``results/``): the valid paper-profile records on real data found
+    under it (:func:`fer_core.ledger.scan`: sealed, unchanged, their numbers recomputing from their
+    predictions, one per run), never its ledger; and every finished record that is not valid, with why."""
+    runs, refused = ledger.scan(published_dir or os.environ.get("FER_PUBLISHED_DIR") or PUBLISHED_DIR)
+    shown = runs[(runs["profile"] == "paper") & (runs["dataset"] != "synthetic")].reset_index(drop=True)
+    return shown, refused
+
+
 def published(published_dir: str | Path | None = None) -> pd.DataFrame:
-    """The published runs: the paper-profile rows on real data of the ledger in ``published_dir``
-    (default ``FER_PUBLISHED_DIR``, else ``results/``), each with its ``problems`` ('' when its
-    ledger row agrees with its record and its record's metrics recompute from its predictions)."""
-    book = ledger.read_ledger(published_dir or os.environ.get("FER_PUBLISHED_DIR") or PUBLISHED_DIR)
-    shown = book[(book["profile"] == "paper") & (book["dataset"] != "synthetic")].reset_index(drop=True)
-    # every published number is checked against its record and the record against its predictions
-    return shown.assign(problems=["; ".join(ledger.problems(row)) for row in shown.to_dict("records")])
+    """The published runs (:func:`published_view`), each with an empty ``problems`` column."""
+    return published_view(published_dir)[0]
 
 
 def pipeline_runs(profile: str | None = None, results_dir: str | None = None) -> pd.DataFrame:
@@ -149,6 +155,8 @@ class Chapter:
     plan: Plan
     published: pd.DataFrame
     check: pd.DataFrame | None
+    #: finished records under the published folder that count nowhere, with why (record, problems)
+    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ledger.REFUSED_COLUMNS))
 
     @classmethod
     def open(cls, paper: str, *, profile: str | None = None, overrides: list[str] = (), data_dir: str | None = None,
@@ -166,7 +174,8 @@ class Chapter:
         ran = execute(Slice(paper, profile, models, list(range(seeds)), None, data_dir, settings), reuse=reuse)
         # paper-profile runs are the published ones, unless they ran on the synthetic set (no data)
         check = ran if profile != "paper" or (ran["dataset"] == "synthetic").any() else None
-        return cls(paper, profile, read_plan(paper), published(published_dir), check)
+        shown, refused = published_view(published_dir)
+        return cls(paper, profile, read_plan(paper), shown, check, refused)
 
     # -- which runs are shown -------------------------------------------------------------
     @property
@@ -492,11 +501,7 @@ def banner_text(ch: Chapter) -> str:
         data = ", ".join(sorted(set(mine["dataset"])))
         text = (f"> **Published numbers.** The tables, verdicts and figures of this chapter come from "
                 f"{len(mine)} paper-profile run record(s) on {data} ({devices}; finished {dates}; commit {commits}), "
-                f"read from the results ledger.")
-        flagged = mine[mine["problems"] != ""] if "problems" in mine else mine.iloc[:0]
-        if len(flagged):
-            text += (f"\n>\n> **⚠ {len(flagged)} record(s) fail their check** and count in no verdict: " +
-                     "; ".join(f"{Path(r).name}: {p}" for r, p in zip(flagged["record"], flagged["problems"])))
+                f"each checked against its manifest.")
         dirty = dirty_records(mine)
         if dirty:
             text += (f"\n>\n> **⚠ {len(dirty)} of them were made from uncommitted code** (their commit plus changes "
@@ -506,6 +511,11 @@ def banner_text(ch: Chapter) -> str:
         text = ("> **No paper-profile run of this chapter is published yet.** Its verdicts say *not tested*, and "
                 "its figures come from the pipeline check below, which shows that the code runs, not what the "
                 "paper's models achieve.")
+    flagged = ch.refused[ch.refused["record"].map(lambda r: Path(r).parent.name == ch.paper)]
+    if len(flagged):
+        text += (f"\n>\n> **⚠ {len(flagged)} record(s) fail their check** and count nowhere in this book (no table, "
+                 f"figure or verdict): " +
+                 "; ".join(f"{Path(r).name}: {p}" for r, p in zip(flagged["record"], flagged["problems"])))
     if ch.check is not None:
         data = ", ".join(sorted(set(ch.check["dataset"]))) if len(ch.check) else "no runs"
         text += (f"\n>\n> **Pipeline check** ({ch.profile} profile, {data}, {len(ch.check)} run(s)): run on this "

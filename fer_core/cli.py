@@ -247,6 +247,37 @@ def _cmd_attention(args) -> int:
     return 0
 
 
+def _cmd_ledger(args) -> int:
+    """``ledger seal|check|rebuild``: the published view of a results folder (fer_core.ledger.scan)."""
+    from . import ledger, records
+
+    root = Path(args.results_dir)
+    if args.action == "seal":
+        folders = [Path(f) for f in args.records] or sorted(d.parent for d in root.glob(f"*/*/{records.FINISHED}"))
+        sealed = 0
+        for folder in folders:
+            if (folder / records.MANIFEST).is_file():
+                continue
+            wrong = records.RunRecord.read(folder).problems()
+            if wrong:
+                print(f"  not sealed {folder}: {'; '.join(wrong)}")
+                continue
+            records.seal(folder)
+            sealed += 1
+            print(f"  sealed {folder}")
+        print(f"{sealed} record(s) sealed; a sealed record is never sealed again (its manifest is the check)")
+        return 0
+    if args.action == "rebuild":
+        path, refused = ledger.rebuild(root)
+        print(f"{path}: {len(ledger.read_ledger(root))} valid record(s)")
+    else:
+        runs, refused = ledger.scan(root)
+        print(f"{root}: {len(runs)} valid record(s)")
+    for r in refused.itertuples():
+        print(f"  refused {r.record}: {r.problems}")
+    return 1 if len(refused) and args.action == "check" else 0
+
+
 def _cmd_data(args) -> int:
     data = load(args.source, args.data_dir, n_folds=args.folds)
     summary = data.summary()
@@ -262,7 +293,7 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_duplicates(args) -> int:
-    from . import ledger
+    from . import ledger, records
 
     data = load(args.source, args.data_dir)
     if not duplicates.applies(data):
@@ -293,6 +324,8 @@ def _cmd_duplicates(args) -> int:
                 dup = {**duplicates.scores(record.predictions, twins.files("test")),
                        "data_fingerprint": data.fingerprint}
                 target.write_text(json.dumps(dup, indent=1))
+                if (record.path / records.MANIFEST).is_file():
+                    records.seal(record.path)  # a file added to a sealed record: seal it anew
                 print(f"  wrote {target}: accuracy {dup['full']['accuracy']:.4f} -> "
                       f"{dup['duplicate_free']['accuracy']:.4f} without {dup['dropped']} twins")
     return 0
@@ -410,6 +443,14 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--records", default=None, metavar="RESULTS_DIR",
                    help="write duplicate_free.json into every FER2013 record of this ledger that has none")
     u.set_defaults(fn=_cmd_duplicates)
+
+    g = sub.add_parser("ledger", help="the published view of a results folder: 'check' lists valid and refused "
+                                      "records, 'rebuild' writes ledger.csv from the valid ones, 'seal' writes the "
+                                      "manifest of finished records that have none")
+    g.add_argument("action", choices=["check", "rebuild", "seal"])
+    g.add_argument("records", nargs="*", help="seal: these record folders (default: every unsealed one)")
+    g.add_argument("--results-dir", default="results")
+    g.set_defaults(fn=_cmd_ledger)
 
     m = sub.add_parser("models", help="every registered model with its parameter count and input size")
     m.add_argument("--classes", type=int, default=7)

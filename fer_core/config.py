@@ -64,6 +64,17 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(result_settings(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def identity_hash(config: dict, data_fingerprint: str | None) -> str:
+    """A run's identity as a short hash: its result settings (:func:`result_settings`) with the data
+    folder's spelling (``data.dir``) replaced by the data's content (its fingerprint), so that the
+    same run on the same data is one run however its path was written."""
+    settings = result_settings(config)
+    settings.get("data", {}).pop("dir", None)
+    settings.pop("run", None)  # a name, not a setting
+    settings["data_fingerprint"] = data_fingerprint
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def parse_duration(text) -> float | None:
     """``9m``, ``1h30m``, ``45s`` or a number of seconds, in seconds (None stays None)."""
     if text is None or text == "":

@@ -1,4 +1,10 @@
-"""The results ledger: one row per finished run, readable with pandas.
+"""The results ledger: one row per finished run, readable with pandas, and the published view.
+
+The records are the truth; the ledger is an index of them. :func:`scan` is what the book reads:
+every sealed record under ``<results>/<experiment>/<run>/`` that matches its manifest and whose
+numbers recompute from its predictions, one per identity (a second record of one run is an error
+naming both), never a path outside the folder. ``python -m fer_core ledger rebuild`` writes
+``ledger.csv`` from that view; nothing depends on the ledger being right.
 
 ``<results_dir>/ledger.csv`` (``results/ledger.csv`` for the paper profile, committed with the
 run records). A row names the paper, model, dataset, split or fold, seed and profile, the main
@@ -11,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from .config import TTA_MODES, config_hash, cross_validated
 from .paths import ROOT, checkout_of, project_path
-from .records import RunRecord
+from .records import FINISHED, MANIFEST, RunRecord, verify
 
 LEDGER = "ledger.csv"
 COLUMNS = ["paper", "model", "variant", "dataset", "split", "fold", "seed", "profile", "accuracy",
@@ -116,8 +123,14 @@ def append(results_dir: str | Path, row: dict) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         existing = read_ledger(results_dir)
         this = _absolute(row["record"], results_dir)
-        if any(_absolute(p, results_dir) == this for p in existing["record"]):
+        same = [i for i, p in zip(existing.index, existing["record"]) if _absolute(p, results_dir) == this]
+        if same and all(str(existing.at[i, "finished"]) == str(row.get("finished")) for i in same):
             return  # a finished run read back (or recorded by another writer): one row per record
+        if same:  # the record at this path was replaced (output.overwrite): its old row goes
+            existing = existing.drop(index=same)
+            tmp = path.with_suffix(".tmp")
+            existing.to_csv(tmp, index=False)
+            tmp.replace(path)
         if path.is_file() and list(existing.columns) != COLUMNS:
             unknown = [c for c in existing.columns if c not in COLUMNS]
             tmp = path.with_suffix(".tmp")
@@ -150,3 +163,57 @@ def record_at(path: str | Path) -> RunRecord:
     """Read the run record a ledger row's ``record`` names (paths are relative to the project root)."""
     path = Path(path)
     return RunRecord.read(path if path.is_absolute() else ROOT / path)
+
+
+REFUSED_COLUMNS = ["record", "problems"]
+
+
+def scan(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The published view of a results folder: ``(runs, refused)``. ``runs``: one ledger row per
+    valid record under ``<results_dir>/<experiment>/<run>/`` (sealed, every file as its manifest
+    says, its numbers recomputing from its predictions), ordered by when it finished, with an empty
+    ``problems`` column; ``refused``: every other finished record with what is wrong, naming the
+    file. Two valid records of one identity raise :class:`LedgerError` naming both."""
+    root = project_path(results_dir)
+    rows, refused, seen = [], [], {}
+    for done in sorted(root.glob(f"*/*/{FINISHED}")):
+        folder = done.parent
+        problems = verify(folder)
+        if not problems:
+            try:
+                record = RunRecord.read(folder)
+                problems = record.problems()
+            except (ValueError, KeyError, OSError) as e:
+                problems = [f"a file cannot be read ({type(e).__name__}: {e})"]
+        if problems:
+            refused.append({"record": portable(folder), "problems": "; ".join(problems)})
+            continue
+        ident = json.loads((folder / MANIFEST).read_text())["identity"]
+        key = json.dumps(ident, sort_keys=True)
+        if key in seen:
+            raise LedgerError(f"Two records of one run ({ident['paper']} {ident['variant']} {ident['dataset']} fold "
+                              f"{ident['fold']} seed {ident['seed']}, {ident['profile']} profile): {seen[key]} and "
+                              f"{folder}. A run is published once: move one of them out of {root} (e.g. to "
+                              f"{root / 'superseded'}/...).")
+        seen[key] = folder
+        rows.append({**row_of(record, paper=ident["paper"], variant=ident["variant"], profile=ident["profile"]),
+                     "problems": ""})
+    runs = pd.DataFrame(rows, columns=[*COLUMNS, "problems"])
+    if len(runs):
+        runs = runs.sort_values("finished", kind="stable").reset_index(drop=True)
+        runs["fold"] = runs["fold"].astype("Int64")
+    return runs, pd.DataFrame(refused, columns=REFUSED_COLUMNS)
+
+
+def rebuild(results_dir: str | Path) -> tuple[Path, pd.DataFrame]:
+    """Write ``ledger.csv`` afresh from the valid records (:func:`scan`); returns its path and the
+    refused records (not in it)."""
+    runs, refused = scan(results_dir)
+    path = ledger_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        tmp = path.with_suffix(".tmp")
+        runs[COLUMNS].to_csv(tmp, index=False)
+        tmp.replace(path)
+    return path, refused

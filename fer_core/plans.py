@@ -31,6 +31,7 @@ stands in, and every output says so.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +39,10 @@ from pathlib import Path
 import yaml
 
 from . import checkpoints
-from .config import Config, ConfigError, _merge, config_hash, load_config, read_params
-from .data import BUNDLED
-from .paths import ROOT, params_file
+from .config import Config, ConfigError, _merge, identity_hash, load_config, read_params
+from .data import BUNDLED, fingerprint_of
+from .paths import ROOT, params_file, project_path
+from .records import MANIFEST
 
 PAPERS_DIR = ROOT / "params" / "papers"
 _ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "set", "sr_from"}
@@ -208,9 +210,27 @@ def config_for(plan: Plan, variant: str, profile: str, *, seed: int = 0, data_di
 
 
 def hashed_run(cfg: Config, stem: str | None = None) -> Config:
-    """``cfg`` named ``<stem>-<hash of its settings>``: a changed recipe gets a record of its own
-    instead of colliding with (and never overwriting) the finished run of the old one."""
-    return cfg.model_copy(update={"run": f"{stem or cfg.run_name}-{config_hash(cfg.to_dict())[:8]}"})
+    """``cfg`` named ``<stem>-<identity>``: its identity hashes its settings and the data's content,
+    never how the data folder is spelled (:func:`fer_core.config.identity_hash`), so a changed
+    recipe gets a record of its own instead of colliding with the finished run of the old one, and
+    the same run on the same data is one run wherever the data lies. A finished record of the same
+    identity under another name (one named before identities were content-based) keeps its name."""
+    stem = stem or cfg.run_name
+    ident = identity_hash(cfg.to_dict(), fingerprint_of(cfg.data.source, cfg.data.dir, cfg.data.strict_size))
+    return cfg.model_copy(update={"run": _published_name(cfg, stem, ident) or f"{stem}-{ident[:8]}"})
+
+
+def _published_name(cfg: Config, stem: str, ident: str) -> str | None:
+    """The folder name of a finished, sealed record of this run (``<stem>-*`` with the same
+    identity in its manifest) in the config's results folder, if there is one."""
+    folder = project_path(cfg.output.results_dir) / cfg.experiment
+    for manifest in sorted(folder.glob(f"{stem}-*/{MANIFEST}")):
+        try:
+            if json.loads(manifest.read_text())["identity"]["settings"] == ident:
+                return manifest.parent.name
+        except (ValueError, KeyError, TypeError):
+            continue  # a damaged manifest: the published view names it; this run is not it
+    return None
 
 
 def checkpoint_of(cfg: Config) -> str:

@@ -2,7 +2,9 @@
 config and provenance. Small text files, meant to be committed; checkpoints live elsewhere.
 
 An existing run is never overwritten silently: a finished run is an error unless
-``output.overwrite`` is set, and even then the old record is moved aside, not deleted.
+``output.overwrite`` is set, and even then the old record is moved aside (to
+``results/superseded/replaced/``, out of the published view), not deleted. A finished record is
+sealed by its manifest (:func:`seal`, :func:`verify`): the SHA-256 of each file and its identity.
 """
 from __future__ import annotations
 
@@ -22,15 +24,18 @@ import pandas as pd
 import yaml
 
 from . import checkpoints
-from .config import Config
+from .config import Config, cross_validated, identity_hash
 from .hardware import cpu_info
 from .paths import project_path
 
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "pandas", "pillow", "timm", "pytorchcv", "captum")
 FINISHED = "metrics.json"
 ATTENTION = "attention.npz"  # written by the run layer, read by fer_core.attention
-#: a record's files, in the order they are written: metrics.json last, its presence means a complete record
-FILES = ("config.yaml", "history.csv", "predictions.csv", "roc.json", "provenance.json", ATTENTION, FINISHED)
+DUPLICATE_FREE = "duplicate_free.json"  # FER2013's scores without its training twins (fer_core.data.duplicates)
+MANIFEST = "manifest.json"  # the SHA-256 of every file and the record's identity, written last
+#: a record's files, in the order they are written: metrics.json marks a complete run, the manifest seals it
+FILES = ("config.yaml", "history.csv", "predictions.csv", "roc.json", "provenance.json", ATTENTION, DUPLICATE_FREE,
+         FINISHED, MANIFEST)
 
 
 class RunExistsError(FileExistsError):
@@ -65,9 +70,12 @@ def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
             f"or set output.overwrite=true to replace it (the old record is moved aside, not deleted).")
     if overwrite and paths.started:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        for d in (paths.results, paths.checkpoints):
+        # the old record goes out of the published view (results/superseded/replaced/<experiment>/), kept
+        aside = paths.results.parent.parent / "superseded" / "replaced" / paths.results.parent.name
+        for d, to in ((paths.results, aside), (paths.checkpoints, paths.checkpoints.parent)):
             if d.exists():
-                d.rename(d.with_name(f"{d.name}.replaced-{stamp}"))
+                to.mkdir(parents=True, exist_ok=True)
+                d.rename(to / f"{d.name}.replaced-{stamp}")
         return False
     if paths.started and not paths.finished:
         if resume and (paths.checkpoints / checkpoints.LAST).is_file():
@@ -105,9 +113,12 @@ def git_commit(root: Path | None = None) -> dict:
     if not commit:
         return {"commit": None, "dirty": None}
     changed = git("diff", "HEAD", "--name-only", "--", *CODE_PATHSPEC).splitlines()
+    # an untracked file that is not ignored (a new plan or module) is a change too: the commit lacks it
+    changed += git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHSPEC).splitlines()
     out = {"commit": commit, "dirty": bool(changed)}
     if changed:
-        diff = git("diff", "HEAD", "--", *CODE_PATHSPEC)
+        diff = git("diff", "HEAD", "--", *CODE_PATHSPEC) + "".join(
+            f"\n{f}:{_sha256(root / f) if (root / f).is_file() else ''}" for f in changed)
         out.update(changed_files=changed, diff_sha256=hashlib.sha256(diff.encode()).hexdigest()[:16])
     return out
 
@@ -188,10 +199,78 @@ def write_json(path: Path, obj) -> None:
     _write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def identity(config: dict, prov: dict) -> dict:
+    """What a record is a run of: paper, row (variant), dataset, fold, seed, profile, and the hash of
+    its result settings with the data folder's spelling replaced by the data's content
+    (:func:`fer_core.config.identity_hash`). Two records of one identity are the same run twice."""
+    tags = config.get("tags") or {}
+    data = config.get("data") or {}
+    source = (prov.get("data") or {}).get("source") or data.get("source")
+    return {"paper": tags.get("paper") or config.get("experiment"),
+            "variant": tags.get("variant") or (config.get("model") or {}).get("name"),
+            "dataset": source, "fold": data.get("fold") if cross_validated(data.get("cv"), source) else None,
+            "seed": config.get("seed"), "profile": tags.get("profile") or config.get("experiment"),
+            "settings": identity_hash(config, (prov.get("data") or {}).get("fingerprint"))}
+
+
+def seal(folder: str | Path) -> dict:
+    """Write a finished record's manifest (last): the SHA-256 of each of its files and its identity."""
+    folder = Path(folder)
+    if not (folder / FINISHED).is_file():
+        raise FileNotFoundError(f"{folder} is not a finished run (no {FINISHED}): nothing to seal.")
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    prov = json.loads((folder / "provenance.json").read_text())
+    manifest = {"identity": identity(config, prov),
+                "files": {n: _sha256(folder / n) for n in FILES if n != MANIFEST and (folder / n).is_file()}}
+    write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def verify(folder: str | Path) -> list[str]:
+    """What keeps a record from counting: no manifest, a file that is not what the manifest says
+    (changed, missing, or a record file written after sealing), or an identity that is not its
+    config's. Each names the file; empty for a sound record."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        return [f"no {MANIFEST}: the record was never sealed (python -m fer_core ledger seal {folder})"]
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files, ident = dict(manifest["files"]), manifest["identity"]
+    except (ValueError, KeyError, TypeError) as e:
+        return [f"{MANIFEST} cannot be read ({e})"]
+    out = []
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file():
+            out.append(f"{name} is missing")
+        elif _sha256(path) != digest:
+            out.append(f"{name} changed since the record was sealed")
+    out += [f"{n} was written after the record was sealed" for n in FILES
+            if n != MANIFEST and n not in files and (folder / n).is_file()]
+    if not out:
+        try:
+            actual = identity(yaml.safe_load((folder / "config.yaml").read_text()),
+                              json.loads((folder / "provenance.json").read_text()))
+        except (ValueError, yaml.YAMLError) as e:
+            return [f"config.yaml or provenance.json cannot be read ({e})"]
+        if actual != ident:
+            out.append(f"{MANIFEST}'s identity is not its config's ({ident} against {actual})")
+    return out
+
+
 def write(paths: RunPaths, cfg: Config | dict, history: list[dict], metrics: dict, roc: dict,
           predictions: pd.DataFrame, prov: dict, extra: dict[str, dict | None] | None = None) -> None:
-    """Write a run's record into its folder; ``metrics.json`` goes last, so its presence means a
-    complete run. ``cfg``: the resolved config (or its dict); ``extra``: further JSON files of the
+    """Write a run's record into its folder; ``metrics.json`` goes last but for the manifest, so its
+    presence means a complete run, and the manifest (:func:`seal`) makes it one the book counts.
+    ``cfg``: the resolved config (or its dict); ``extra``: further JSON files of the
     record by name (None: not written); a record's other files (``attention.npz``) are written
     into the folder before this call."""
     paths.results.mkdir(parents=True, exist_ok=True)
@@ -205,6 +284,7 @@ def write(paths: RunPaths, cfg: Config | dict, history: list[dict], metrics: dic
     write_json(paths.results / "roc.json", roc)
     write_json(paths.results / "provenance.json", prov)
     write_json(paths.results / FINISHED, metrics)
+    seal(paths.results)
 
 
 def write_files(paths: RunPaths, files: dict[str, bytes]) -> None:

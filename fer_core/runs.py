@@ -222,4 +222,6 @@ def recompute_attention(run_dir: str | Path, *, n: int | None = None) -> Path:
     target = Path(run_dir) / attention.FILE
     if target.is_file():
         target.rename(target.with_name(f"attention.{time.strftime('%Y%m%d-%H%M%S')}.npz"))
-    return attention.write(target, arrays)
+    written = attention.write(target, arrays)
+    records.seal(run_dir)  # the record changed by the user's own command: sealed anew
+    return written

@@ -58,7 +58,8 @@ def fabricate(folder: Path, paper: str, variant: str, *, accuracy: float, seed: 
     hist = {"epoch": list(range(1, epochs + 1)), "lr": [1e-3] * epochs, "train_loss": [1.5] * epochs,
             "train_ce": [1.5] * epochs, "train_acc": [0.5] * epochs, "val_loss": [1.2] * epochs,
             "val_acc": [accuracy] * epochs, **(history or {})}
-    config = {"experiment": paper, "run": run, "seed": seed,
+    config = {"experiment": paper, "run": run, "seed": seed, "tags": {"paper": paper, "variant": variant,
+                                                                      "profile": profile},
               "data": {"source": dataset, "fold": fold or 0, "cv": fold is not None},
               "model": {"name": model or variant}}
     prov = {"commit": "f1x7u4e0", "dirty": False, "fixture": MARK, "device": DEVICE, "gpu": DEVICE,

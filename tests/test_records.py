@@ -10,21 +10,22 @@ from fer_core import ledger, records
 from fer_core.records import FILES, FINISHED, RunPaths, RunRecord
 
 
-def test_metrics_json_is_the_last_file_written(tmp_path, monkeypatch):
+def test_metrics_json_is_the_last_file_written_then_the_manifest_seals_the_record(tmp_path, monkeypatch):
     written = []
     replace = records.os.replace
     monkeypatch.setattr(records.os, "replace", lambda a, b: (written.append(str(b)), replace(a, b)))
     paths = RunPaths(tmp_path / "run", tmp_path / "ckpt")
     records.write(paths, {"run": "x"}, [{"epoch": 1}], {"accuracy": 1.0}, {}, pd.DataFrame({"target": [0]}), {})
-    assert written[-1].endswith(FINISHED) and paths.finished
-    assert FILES[-1] == FINISHED  # the order a Ray driver writes a returned record in, too
+    assert written[-2].endswith(FINISHED) and written[-1].endswith(records.MANIFEST) and paths.finished
+    assert FILES[-2:] == (FINISHED, records.MANIFEST)  # the order a Ray driver writes a returned record in, too
+    assert records.verify(paths.results) == []
 
 
 def test_a_returned_record_is_written_file_by_file_and_reads_back(tmp_path):
     row = fabricate(tmp_path / "made", "pham", "resnet34", accuracy=0.6, n=20)
     source = RunPaths(ledger.record_at(row["record"]).path, tmp_path / "none")
     files = records.read_files(source)
-    assert set(files) == set(FILES) - {records.ATTENTION}
+    assert set(files) == set(FILES) - {records.ATTENTION, records.DUPLICATE_FREE}
     target = RunPaths(tmp_path / "copy", tmp_path / "none")
     records.write_files(target, {**files, "stray.txt": b"not a record file"})
     copy = RunRecord.read(target.results)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from .readers import listing, read_ckplus, read_fer2013_csv, read_fer2013_folder
 from .synthetic import SYNTHETIC_NOTE, make_synthetic
 
 __all__ = ["SOURCES", "BUNDLED", "SPLITS", "EMOTIONS", "SYNTHETIC_NOTE", "DataError", "FERData", "load",
-           "resolve", "subject_folds"]
+           "fingerprint_of", "resolve", "subject_folds"]
 
 SOURCES = ("auto", "synthetic", "fer2013", "fer2013-csv", "ferplus", "ckplus", "digits")
 #: Sources that ship with the project (no download, no data directory).
@@ -137,6 +138,20 @@ def _read_cached(source: str, path: Path, strict_size: bool, use_cache: bool) ->
         np.savez(tmp, **arrays)
         os.replace(tmp, file)  # atomic: a concurrent reader never sees half a file
     return arrays
+
+
+def fingerprint_of(source: str, data_dir: str | os.PathLike | None = None, strict_size: bool = False) -> str | None:
+    """The content fingerprint of the data a source reads from ``data_dir`` (what a run's identity
+    names instead of the folder's spelling); None for the embedded sets, which have no folder."""
+    source, path = resolve(source, data_dir)
+    if path is None:
+        return None
+    return _fingerprint_cached(source, str(path.resolve()), strict_size)
+
+
+@lru_cache(maxsize=16)
+def _fingerprint_cached(source: str, path: str, strict_size: bool) -> str:
+    return str(_read_cached(source, Path(path), strict_size, use_cache=True)["fingerprint"])
 
 
 def load(
