@@ -81,10 +81,12 @@ def parse_duration(text) -> float | None:
         return None
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return float(text)
-    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", str(text))
-    if not m or not any(m.groups()):
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)(s?))?\s*", str(text))
+    if not m or not any(m.groups()[:3]):
         raise ValueError(f"time limit {text!r}: write it as 9m, 1h30m, 45s or a number of seconds")
-    h, mi, sec = (float(g or 0) for g in m.groups())
+    if (m.group(1) or m.group(2)) and m.group(3) and not m.group(4):  # "2h40": minutes or seconds?
+        raise ValueError(f"time limit {text!r}: a number after hours or minutes needs its unit (2h40m or 2h40s)")
+    h, mi, sec = (float(g or 0) for g in m.groups()[:3])
     return h * 3600 + mi * 60 + sec
 
 
@@ -113,7 +115,7 @@ class DataConfig(_Section):
     subset: dict[Literal["train", "val", "test"], Annotated[int, Field(ge=1)]] | None = Field(
         None, description="at most this many images per split, stratified (quick profiles)")
     synthetic_size: list[int] = Field([3500, 700, 700], min_length=3, max_length=3)
-    seed: int = Field(0, description="seed of the synthetic set and of subset sampling")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the synthetic set and of subset sampling")
 
 
 class ModelConfig(_Section):
@@ -132,8 +134,16 @@ class OptimizerConfig(_Section):
     weight_decay: float = Field(0.0, ge=0)
     decoupled_weight_decay: bool = Field(False, description="radam: decay the weights directly (AdamW-style), "
                                                             "as the RAdam of Pham et al.'s code does")
-    betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)
+    betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2,
+                               description="Adam's two decay rates, each in [0, 1)")
     eps: float = Field(1e-8, gt=0, description="adam, adamw, radam: the denominator's epsilon")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v):
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError(f"two numbers in [0, 1) such as [0.9, 0.999], not {v}")
+        return v
 
 
 class SchedulerConfig(_Section):
@@ -223,7 +233,7 @@ class TagsConfig(_Section):
 class Config(_Section):
     experiment: str = Field("default", pattern=r"^[\w.-]+$")
     run: str | None = Field(None, pattern=r"^[\w.-]+$", description="None: <model>-<data>-s<seed>")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the run's seed (0 to 2^32 - 1, what numpy and torch take)")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

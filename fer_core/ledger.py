@@ -72,7 +72,7 @@ def check(results_dir: str | Path) -> None:
 
 def read_ledger(results_dir: str | Path) -> pd.DataFrame:
     path = ledger_path(results_dir)
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:  # none, or an empty file (a full disk's leftover)
         return pd.DataFrame(columns=COLUMNS)
     check(results_dir)
     try:
@@ -139,7 +139,8 @@ def append(results_dir: str | Path, row: dict) -> None:
             header = COLUMNS + unknown
         else:
             header = COLUMNS
-        pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=not path.is_file(), index=False)
+        empty = not path.is_file() or path.stat().st_size == 0
+        pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=empty, index=False)
 
 
 def _absolute(path: str, results_dir: str | Path) -> Path:

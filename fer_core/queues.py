@@ -70,6 +70,11 @@ def read_queue(name: str, *, data_dir: str | None = None, overrides: list[str] |
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise QueueError(f"Queue {path} is not valid YAML ({str(e).splitlines()[0]}).") from None
+    if not isinstance(doc, dict):
+        raise QueueError(f"Queue {path} must be a mapping with 'profile' and 'items'.")
+    unknown = set(doc) - {"profile", "items"}
+    if unknown:  # a misspelt 'profile' must not run the paper profile silently
+        raise QueueError(f"Queue {path}: unknown top-level key(s) {sorted(unknown)}; known: ['items', 'profile'].")
     profile = doc.get("profile", "paper")
     items = doc.get("items")
     if not isinstance(items, list) or not items:
@@ -89,11 +94,17 @@ def read_queue(name: str, *, data_dir: str | None = None, overrides: list[str] |
             raise QueueError(f"{where}: {e}.") from None
         rows = item.get("rows")
         rows = [rows] if isinstance(rows, str) else rows
+        if rows is not None and (not isinstance(rows, list) or not all(isinstance(r, str) for r in rows)):
+            raise QueueError(f"{where}: rows must be a list of the plan's row names, not {rows!r}.")
         sl = slices.Slice(item["paper"], profile, rows, seeds, folds, data_dir, list(overrides or []), allow_dirty)
         try:
-            slices.runs_of(sl)  # the plan exists and has these rows
+            specs = slices.runs_of(sl)  # the plan exists and has these rows
         except (KeyError, ValueError, FileNotFoundError) as e:
             raise QueueError(f"{where}: {str(e).strip(chr(39))}") from None
+        fixed = sorted({s.variant for s in specs if s.fold is None})
+        if folds is not None and fixed:  # folds on a fixed-split row would be dropped without a word
+            raise QueueError(f"{where}: folds apply to cross-validated (CK+) rows; {', '.join(fixed)} use fixed "
+                             f"splits: put them in an item without folds.")
         out.append(Item(sl, str(item.get("note", ""))))
     return out
 

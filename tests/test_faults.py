@@ -333,3 +333,121 @@ def test_a_resume_after_the_plan_changed_a_row_keeps_the_old_run_and_says_so(tmp
         (ran,) = slices.execute(sl).to_dict("records")
     assert ran["record"].endswith(new.cfg.run_name) and ran["epochs_run"] == 2
     assert last.read_bytes() == before and not RunPaths.of(old.cfg).finished  # the old run untouched
+
+
+# round 3 (issue 37): faults that ended in a traceback or a loss ----------------------------------------
+def test_an_empty_ledger_takes_its_first_row_with_a_header(tmp_path):
+    from fabricated import fabricate
+    ledger.ledger_path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    ledger.ledger_path(tmp_path).write_text("")  # what a full disk leaves at an append
+    ledger.check(tmp_path)
+    fabricate(tmp_path, "pham", "resnet34", accuracy=0.6, n=20)
+    assert ledger.read_ledger(tmp_path)["variant"].tolist() == ["resnet34"]
+
+
+def test_a_truncated_or_unwritable_data_cache_costs_speed_not_the_load(tmp_path, monkeypatch):
+    from fabricated import write_png
+    from fer_core import data as fer_data
+    import numpy as np
+    root = tmp_path / "ck"
+    for c, cls in enumerate(("anger", "happy")):
+        for i in range(2):
+            write_png(root / cls / f"S{10 + 2 * c + i:03d}_001_0000000{i}.png", np.full((48, 48), 30 * i, np.uint8))
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    first = fer_data.load("ckplus", root, n_folds=2)
+    cached = next((tmp_path / "cache").glob("ckplus-*.npz"))
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated: BadZipFile on every load before
+    assert fer_data.load("ckplus", root, n_folds=2).fingerprint == first.fingerprint
+    import errno
+
+    def full_disk(file, **arrays):  # a full (or read-only) cache disk: half a file written, then the error
+        open(file, "wb").write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(fer_data.np, "savez", full_disk)
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "full"))
+    with pytest.warns(UserWarning, match="could not be cached .*No space left on device"):
+        assert fer_data.load("ckplus", root, n_folds=2).fingerprint == first.fingerprint
+    assert list((tmp_path / "full").glob("*")) == []  # no half-written *.tmp.npz left behind
+
+
+def test_a_16_bit_face_is_scaled_not_clipped_and_a_frame_under_two_classes_is_named(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from fer_core.data import DataError, load
+    root = tmp_path / "ck"
+    (root / "anger").mkdir(parents=True)
+    (root / "happy").mkdir()
+    wide = (np.arange(48 * 48).reshape(48, 48) * 28).astype(np.uint16)  # 0 .. 64484
+    Image.fromarray(wide).save(root / "anger" / "S010_001_00000001.png")
+    for name in ("anger/S012_001_00000001.png", "happy/S011_001_00000001.png", "happy/S013_001_00000001.png"):
+        Image.fromarray(np.zeros((48, 48), np.uint8)).save(root / name)
+    d = load("ckplus", root, use_cache=False, n_folds=2)
+    face = d.images[d.labels == 0][0]
+    assert face.max() == 64484 >> 8 and face.min() == 0 and len(np.unique(face)) > 200  # not a white mask
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(root / "happy" / "S010_001_00000001.png")
+    with pytest.raises(DataError, match=r"happy/S010_001_00000001.png is also under anger/"):
+        load("ckplus", root, use_cache=False, n_folds=2)
+
+
+@pytest.mark.parametrize("content", ["tensor", "list", "text"])
+def test_a_weights_file_that_is_no_state_dict_is_one_line_naming_it(tmp_path, content):
+    from fer_core.models import create_model, load_weights
+    path = tmp_path / "w.pt"
+    if content == "text":
+        path.write_text("these are not weights\n")
+    else:
+        torch.save(torch.zeros(3) if content == "tensor" else [torch.zeros(3)], path)
+    with pytest.raises(ValueError, match=rf"Weights file {path} \(model.weights\) (holds a|cannot be read)"):
+        load_weights(create_model("simple_cnn"), path)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ("profil: test\nitems:\n  - {paper: du, rows: [resnet50]}\n", r"unknown top-level key\(s\) \['profil'\]"),
+    ("items:\n  - {paper: du, rows: 5}\n", r"item 1: rows must be a list of the plan's row names, not 5"),
+    ("items:\n  - {paper: du, rows: [resnet50], folds: 0-2}\n", r"item 1: folds apply to cross-validated .*resnet50"),
+])
+def test_a_queue_file_with_a_wrong_key_or_value_is_refused_naming_it(tmp_path, doc, message):
+    from fer_core.queues import QueueError, read_queue
+    path = tmp_path / "q.yaml"
+    path.write_text(doc)
+    with pytest.raises(QueueError, match=message):
+        read_queue(str(path))
+
+
+def test_a_time_limit_without_the_unit_of_its_last_number_is_refused():
+    from fer_core.config import parse_duration
+    assert parse_duration("2h40m") == 9600 and parse_duration("45s") == 45 and parse_duration("90") == 90
+    with pytest.raises(ValueError, match=r"'2h40': a number after hours or minutes needs its unit"):
+        parse_duration("2h40")
+
+
+@pytest.mark.parametrize("override, key", [("seed=99999999999999999999", "seed"),
+                                           ("train.optimizer.betas=[2,3]", "train.optimizer.betas")])
+def test_an_out_of_range_seed_or_betas_is_one_line_naming_the_key(override, key):
+    with pytest.raises(ConfigError, match=rf"{key}: .*\(from --set"):
+        load_config(params_file("test"), [override])
+
+
+def test_a_csv_emotion_that_is_a_superscript_digit_names_its_row(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from fer_core.data import DataError, load
+    pd.DataFrame({"emotion": ["3", "³"], "pixels": [" ".join(["0"] * 2304)] * 2, "Usage": ["Training"] * 2}).to_csv(
+        tmp_path / "fer2013.csv", index=False)
+    with pytest.raises(DataError, match=r"row 2 \(line 3\): emotion is ³"):
+        load("fer2013-csv", tmp_path, use_cache=False)
+    del np
+
+
+def test_ctrl_c_and_a_full_disk_end_the_cli_in_one_line_saying_what_resumes(monkeypatch, capsys):
+    from fer_core import cli as cli_module
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    def full(args):
+        raise OSError(28, "No space left on device", "/results/x/roc.json.tmp")
+    for fn, rc, words in ((interrupted, 130, "--resume"), (full, 74, "No space left on device (/results/x/roc.json")):
+        monkeypatch.setattr(cli_module, "_cmd_models", fn)
+        assert cli(["models"]) == rc
+        assert words in capsys.readouterr().err

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -121,8 +123,8 @@ def _read_cached(source: str, path: Path, strict_size: bool, use_cache: bool) ->
         try:
             with np.load(file, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            pass  # a broken cache file is rebuilt below
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # a broken (truncated) cache file is rebuilt below
     if source == "fer2013":
         arrays = read_fer2013_folders(path, strict_size)
     elif source == "fer2013-csv":
@@ -133,10 +135,15 @@ def _read_cached(source: str, path: Path, strict_size: bool, use_cache: bool) ->
         arrays = read_ckplus(path, strict_size)
     arrays["fingerprint"] = np.array(fingerprint_arrays(arrays["images"], arrays["labels"], arrays["split"]))
     if use_cache:
-        file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, file)  # atomic: a concurrent reader never sees half a file
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp, **arrays)
+            os.replace(tmp, file)  # atomic: a concurrent reader never sees half a file
+        except OSError as e:  # a read-only or full cache disk costs the next load its speed, nothing else
+            tmp.unlink(missing_ok=True)
+            warnings.warn(f"the decoded data could not be cached in {file.parent} ({e.strerror or e}); it is read "
+                          f"from {path} again next time (set FER_CACHE_DIR to a writable folder)", stacklevel=3)
     return arrays
 
 

@@ -42,6 +42,12 @@ def _decode(path: Path, strict_size: bool) -> tuple[np.ndarray, bool]:
 
     try:
         with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: Pillow's convert("L") would clip it
+                wide = np.asarray(im, dtype=np.int64)
+                if wide.min() < 0 or wide.max() > 65535:
+                    raise DataError(f"{path} is a {im.mode} image with values outside 0-65535: save the face as an "
+                                    f"8-bit grey PNG or JPEG.")
+                im = Image.fromarray((wide >> 8).astype(np.uint8) if wide.max() > 255 else wide.astype(np.uint8))
             im = im.convert("L")
             resized = im.size != (SIZE, SIZE)
             if resized:
@@ -147,7 +153,7 @@ def read_fer2013_csv(path: Path) -> dict[str, np.ndarray]:
         emotion = str(emotion).strip()
         if not emotion:
             raise DataError(f"{row}: emotion is blank; expected an integer 0-6 (fill it in or remove the row).")
-        if not (emotion.isdigit() and 0 <= int(emotion) <= 6):
+        if not (emotion.isascii() and emotion.isdigit() and 0 <= int(emotion) <= 6):
             raise DataError(f"{row}: emotion is {emotion}; expected an integer 0-6.")
     return {"images": images, "labels": df["emotion"].astype(np.int64).to_numpy(),
             "split": df["Usage"].str.strip().map(FER_USAGE).to_numpy().astype(str),
@@ -210,7 +216,7 @@ def read_ferplus(new_csv: Path) -> dict[str, np.ndarray]:
 
 def read_ckplus(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
     """CK+48: ``<class>/S<subject>_<sequence>_<frame>.png``; the subject id comes from the name."""
-    rel, labels, subject = [], [], []
+    rel, labels, subject, seen = [], [], [], {}
     for d, label in _class_dirs(root, ALIASES):
         if not _files(d):
             raise DataError(f"Class folder {d} is empty: every number would rest on another class set than CK+'s. "
@@ -220,6 +226,10 @@ def read_ckplus(root: Path, strict_size: bool = False) -> dict[str, np.ndarray]:
             if not m:
                 raise DataError(f"{d / name}: expected a CK+ name S<subject>_<sequence>_<frame>.png; "
                                 f"the subject id is needed for subject-independent folds.")
+            if name in seen:  # one frame under two classes: its label is unknown, and it would sit in two folds
+                raise DataError(f"{d / name} is also under {seen[name]}/: one CK+ frame has one label. Remove it "
+                                f"from the folder of the wrong class.")
+            seen[name] = d.name
             rel.append(f"{d.name}/{name}")
             labels.append(label)
             subject.append(f"S{int(m.group(1)):03d}")

@@ -122,12 +122,15 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
         raise ValueError(f"Weights file {path} (model.weights) holds more than tensors (pickled objects or code), "
                          f"so it is refused: loading it could run code. Save plain weights with "
                          f"torch.save(model.state_dict(), path).") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        why = (str(e).splitlines() or [type(e).__name__])[0][:100]
-        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({why}): is it a PyTorch state "
-                         f"dict?") from None
+    except Exception as e:  # torch.load's errors on a file that is no archive (a text file: KeyError 101)
+        why = (str(e).splitlines() or [type(e).__name__])[0][:100] or type(e).__name__
+        raise ValueError(f"Weights file {path} (model.weights) cannot be read ({type(e).__name__}: {why}): is it "
+                         f"a PyTorch state dict saved with torch.save(model.state_dict(), path)?") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # one of the engine's own checkpoints
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ValueError(f"Weights file {path} (model.weights) holds a {type(state).__name__}, not a state dict "
+                         f"(parameter names -> tensors): save one with torch.save(model.state_dict(), path).")
     broken = [k for k, v in state.items()
               if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
