@@ -128,6 +128,8 @@ def platforms(platform: str) -> list[str]:
 
 def download_wheels(dest: Path, python: str, platform: str, skip=()) -> list[Path]:
     wanted = wheel_list(python, skip)
+    if not wanted:  # pip would fail with "You must give at least one requirement"
+        return []
     specs = [f"{n}=={v}" if v else n for n, v in wanted.items()]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
            "--python-version", python, "--implementation", "cp", "-d", str(dest)]
@@ -173,6 +175,29 @@ def build(out: str | Path, *, python: str, platform: str, data: list[str] = (), 
     if inside:
         raise BundleError(f"{out} is inside the project's {inside[0]}, which the bundle copies: it would copy "
                           f"itself into itself. Give a folder outside {ROOT / inside[0]}.")
+    if data:  # every input checked before anything is copied
+        base = Path(data_dir or os.environ.get("FER_DATA_DIR") or "")
+        if not str(base):
+            raise BundleError("--data needs the data: give --data-dir or set FER_DATA_DIR.")
+        unknown = [name for name in data if name not in DATA]
+        if unknown:
+            raise BundleError(f"--data {unknown[0]}: unknown data set; choose from {sorted(DATA)}.")
+    existed = out.exists()
+    try:
+        _fill(out, python, platform, data, skip, data_dir)
+    except BaseException:  # a failed bundle leaves nothing that would block the same command again
+        if existed:
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return {part: _size(out / part) for part in ("src", "wheels", "data", "run.sh")}
+
+
+def _fill(out: Path, python: str, platform: str, data, skip, data_dir) -> None:
+    import os
+
     for part in ("src", "wheels", "data"):
         (out / part).mkdir(parents=True, exist_ok=True)
     for rel in SOURCES:
@@ -191,4 +216,3 @@ def build(out: str | Path, *, python: str, platform: str, data: list[str] = (), 
         pack_data(out / "data", list(data), base)
     (out / "run.sh").write_text(RUN_SH)
     (out / "run.sh").chmod(0o755)
-    return {part: _size(out / part) for part in ("src", "wheels", "data", "run.sh")}

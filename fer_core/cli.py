@@ -191,16 +191,31 @@ def _queue_workers(args) -> int:
             *(["--allow-dirty"] if args.allow_dirty else [])]
     print(f"queue {args.name}: {args.workers} workers of {threads} thread(s) each", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stopped: its workers with it
-    workers = []
+    workers, codes, replaced = [], [], 0
     try:
         workers = [subprocess.Popen(argv) for _ in range(args.workers)]
-        codes = [w.wait() for w in workers]
+        while workers:
+            time.sleep(1)
+            for w in [w for w in workers if w.poll() is not None]:
+                workers.remove(w)
+                if w.returncode < 0 and replaced < 2 * args.workers:  # killed (kill -9, the OOM killer)
+                    replaced += 1
+                    print(f"queue {args.name}: worker {w.pid} was killed by signal {-w.returncode}; its run resumes "
+                          f"from its last checkpoint in a new worker", flush=True)
+                    workers.append(subprocess.Popen(argv))
+                else:
+                    codes.append(w.returncode)
     finally:
         for w in workers:
             if w.poll() is None:
                 w.terminate()
     print(f"queue {args.name}: workers ended with exit status {', '.join(map(str, codes))}")
-    failed = [c for c in codes if c not in (0, EXIT_RESUME)]
+    killed = [c for c in codes if c < 0]
+    failed = [c for c in codes if c not in (0, EXIT_RESUME) and c >= 0]
+    if killed and not failed:
+        print(f"queue {args.name}: {len(killed)} worker(s) were killed; run the same command again: every started "
+              f"run resumes from its last checkpoint", flush=True)
+        return EXIT_RESUME
     return failed[0] if failed else EXIT_RESUME if EXIT_RESUME in codes else 0
 
 

@@ -66,7 +66,8 @@ def prepare_run(paths: RunPaths, *, resume: bool, overwrite: bool) -> bool:
     """Check the run directory before training; returns True when a checkpoint is resumed."""
     if paths.finished and not overwrite:
         raise RunExistsError(
-            f"Run {paths.results} is already finished. Choose another run name (run=... or --set run=NAME), "
+            f"Run {paths.results} is already finished (the book reads it as it is; python -m fer_core ledger "
+            f"rebuild re-files a ledger that lacks it). Choose another run name (run=... or --set run=NAME), "
             f"or set output.overwrite=true to replace it (the old record is moved aside, not deleted).")
     if overwrite and paths.started:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -21,7 +21,7 @@ from torch import nn
 from . import attention, checkpoints, ledger, preflight, records
 from . import data as fer_data
 from .build import Setup, load_data
-from .config import RESULT_NEUTRAL, Config, ConfigError, diff_settings, load_config, result_settings
+from .config import RESULT_NEUTRAL, Config, ConfigError, diff_settings, identity_hash, load_config
 from .data import duplicates
 from .engine import Training, fit
 from .evaluate import TTA, Scores, evaluation, predict, score
@@ -101,7 +101,9 @@ def _resume_checkpoint(cfg: Config, paths: RunPaths) -> dict:
     ckpt = checkpoints.load(paths.checkpoints / checkpoints.LAST, "cpu", resume=True)
     if ckpt.get("config") is not None:
         differences = diff_settings(ckpt["config"], cfg.to_dict())
-        refused = {k: v for k, v in differences.items() if k not in RESULT_NEUTRAL}
+        # the data folder's spelling may change: a plan's run name carries the data's fingerprint, so a
+        # checkpoint under this name was made on this data; the change is recorded like the neutral settings'
+        refused = {k: v for k, v in differences.items() if k not in RESULT_NEUTRAL and k != "data.dir"}
         if refused:
             lines = "\n".join(f"  {k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in refused.items())
             raise ConfigError(f"Run {cfg.run_name} was started with other settings, and a resume must continue the "
@@ -163,7 +165,8 @@ def run(cfg: Config, *, reuse: bool = True, data: fer_data.FERData | None = None
     if reuse and paths.finished:
         record = RunRecord.read(paths.results)
         data = data if data is not None else load_data(cfg)
-        same_cfg = result_settings(record.config) == result_settings(cfg.to_dict())
+        # the same settings, however the data folder is spelled (the fingerprint checks the data itself)
+        same_cfg = identity_hash(record.config, None) == identity_hash(cfg.to_dict(), None)
         same_data = record.provenance["data"]["fingerprint"] == data.fingerprint
         if same_cfg and same_data:
             return file_record(cfg)

@@ -451,3 +451,25 @@ def test_ctrl_c_and_a_full_disk_end_the_cli_in_one_line_saying_what_resumes(monk
         monkeypatch.setattr(cli_module, "_cmd_models", fn)
         assert cli(["models"]) == rc
         assert words in capsys.readouterr().err
+
+
+def test_a_failed_bundle_leaves_nothing_that_blocks_the_same_command_again(tmp_path, monkeypatch):
+    from fer_core import bundle
+    out = tmp_path / "fer-bundle"
+    with pytest.raises(bundle.BundleError, match="--data vemo: unknown data set"):
+        bundle.build(out, python="3.11", platform="manylinux_2_28_x86_64", data=["vemo"], data_dir=tmp_path)
+    assert not out.exists()  # refused before anything was copied
+
+    def no_registry(*a, **k):
+        raise bundle.BundleError("pip could not download the wheels")
+    monkeypatch.setattr(bundle, "download_wheels", no_registry)
+    with pytest.raises(bundle.BundleError, match="pip could not"):
+        bundle.build(out, python="3.11", platform="manylinux_2_28_x86_64")
+    assert not out.exists()  # the half-built copy is gone: the same command can run again
+
+
+def test_a_bundle_with_every_package_skipped_asks_pip_for_nothing(tmp_path, monkeypatch):
+    from fer_core import bundle
+    monkeypatch.setattr(bundle, "wheel_list", lambda python, skip=(): {})
+    monkeypatch.setattr(bundle.subprocess, "run", lambda *a, **k: pytest.fail("pip was called with no package"))
+    assert bundle.download_wheels(tmp_path, "3.11", "manylinux_2_28_x86_64") == []

@@ -201,3 +201,33 @@ def test_two_workers_share_a_queue_to_the_records_of_one_process_alone(tmp_path,
     threads = {RunRecord.read(tmp_path / "shared" / "qin" / Path(r).name).provenance["torch_threads"]
                for r in b["record"]}
     assert threads == {1}
+
+
+def test_a_killed_worker_is_replaced_and_the_queue_says_to_run_again(tmp_path, monkeypatch, capsys):
+    """kill -9 of one of two workers: its run would be left to nobody (the other saw it held) and the
+    parent exited 247; now a new worker takes it over, and a queue whose workers were killed ends
+    with 75 ("resume me") and the line that says so."""
+    from fer_core import cli as cli_module
+    path = _queue(tmp_path, "profile: test\nitems:\n  - {paper: qin, rows: [digits-cnn], seeds: 0}\n")
+    codes = iter([-9, 0, 0])
+    started = []
+
+    class Worker:
+        def __init__(self, argv):
+            self.returncode, self.pid = next(codes), 1000 + len(started)
+            started.append(argv)
+
+        def poll(self):
+            return self.returncode
+
+    from types import SimpleNamespace
+    monkeypatch.setattr(cli_module, "subprocess", SimpleNamespace(Popen=Worker))
+    monkeypatch.setattr(cli_module, "time", SimpleNamespace(sleep=lambda s: None))
+    monkeypatch.setattr(cli_module, "_yield_to_other_work", lambda: None)
+    assert cli(["queue", path, "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert len(started) == 3 and "was killed by signal 9; its run resumes from its last checkpoint" in out
+    codes = iter([-9] * 6)  # killed again and again: two replacements per worker, then the queue stops
+    started.clear()
+    assert cli(["queue", path, "--workers", "2"]) == 75
+    assert len(started) == 6 and "run the same command again" in capsys.readouterr().out
