@@ -67,6 +67,28 @@ def epochs_done(folder: Path) -> int:
         return 0
 
 
+def standing(folder: Path) -> str:
+    """Where a started run stands, from its ``last.pt`` (memory-mapped): the validation curve so far
+    (every epoch's accuracy in %, the best marked), and the step reached within an epoch when the
+    last checkpoint was taken inside one; '' without a readable checkpoint."""
+    path = Path(folder) / LAST
+    if not path.is_file():
+        return ""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["state"]
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError,
+            TypeError):
+        return "checkpoint unreadable"
+    curve = [float(h["val_acc"]) * 100 for h in state.get("history", [])]
+    best = state.get("best_epoch", -1)
+    text = "validation " + (" ".join(f"{v:.1f}{'*' if i + 1 == best else ''}" for i, v in enumerate(curve))
+                            if curve else "not yet measured")
+    partial = state.get("partial")
+    if partial:
+        text += f"; within epoch {int(partial['epoch']) + 1} at step {int(partial['done'])}"
+    return text
+
+
 def _fix(path: Path, resume: bool) -> str:
     if not resume:
         return ("the selected weights are lost with it: train the run again (set output.overwrite=true; the old "

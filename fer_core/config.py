@@ -32,7 +32,8 @@ _Loader.add_implicit_resolver(
 
 #: Settings that cannot change a run's result: a resume may change them (the change is recorded),
 #: and they are left out of a config's hash and of the "same config" test of a finished run.
-RESULT_NEUTRAL = ("train.progress", "train.time_limit", "train.checkpoint_every", "train.eval_batch_size",
+RESULT_NEUTRAL = ("train.progress", "train.time_limit", "train.checkpoint_every", "train.checkpoint_within_epoch",
+                  "train.eval_batch_size",
                   "output.results_dir", "output.checkpoint_dir", "output.overwrite")
 
 
@@ -175,11 +176,14 @@ class TrainConfig(_Section):
                                                              "the epoch that reaches it, checkpoint and stop")
     checkpoint_every: float = Field(120.0, ge=0, description="seconds (or 2m) between two writes of the "
                                     "checkpoints, besides the first epoch and the run's end; 0: every epoch")
+    checkpoint_within_epoch: float = Field(1800.0, ge=0, description="seconds (or 30m) of an epoch after which "
+                                           "it is checkpointed within itself (a long epoch: ResMaskingNet at "
+                                           "224x224 on a CPU); resume continues from that step exactly; 0: never")
     budget: float | None = Field(None, gt=0, description="wall-clock seconds (or 5m, 30m) of training, data loading "
                                                          "and validation included: training stops at the step that "
                                                          "spends it (the last epoch is partial), then tests")
 
-    @field_validator("time_limit", "budget", "checkpoint_every", mode="before")
+    @field_validator("time_limit", "budget", "checkpoint_every", "checkpoint_within_epoch", mode="before")
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)

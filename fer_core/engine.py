@@ -31,9 +31,10 @@ from .losses import Criterion, logits_of
 class TimeLimitReached(RuntimeError):
     """A run stopped at its time limit, checkpointed: calling it again (resume) continues exactly."""
 
-    def __init__(self, run: str, epoch: int | None):
-        self.run, self.epoch = run, epoch
-        where = f"after epoch {epoch} of run {run}" if epoch is not None else f"before run {run}"
+    def __init__(self, run: str, epoch: int | None, step: int | None = None):
+        self.run, self.epoch, self.step = run, epoch, step
+        where = (f"after epoch {epoch} of run {run}" if step is None else
+                 f"at step {step} of epoch {epoch + 1} of run {run}") if epoch is not None else f"before run {run}"
         super().__init__(f"time limit reached {where}; everything is checkpointed: run the same command again "
                          f"to resume")
 
@@ -147,14 +148,25 @@ def _check_finite(t: Training, epoch: int, first_bad: int, steps: int, sums: dic
             f"again with output.overwrite=true.")
 
 
+def _partial_epoch(t: Training, epoch: int, done: int, g: torch.Generator, sums: dict, correct: torch.Tensor,
+                   first_bad: torch.Tensor) -> dict:
+    """Where an epoch stands after ``done`` steps: what a checkpoint within the epoch carries so that
+    a resumed run continues it exactly (the step, both random states and the running sums)."""
+    return {"epoch": epoch, "done": done, "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
+            "sums": {k: v.detach().cpu().clone() for k, v in sums.items()}, "correct": int(correct),
+            "first_bad": int(first_bad)}
+
+
 def train_one_epoch(t: Training, images: torch.Tensor, targets: torch.Tensor, epoch: int, *, model=None,
-                    clock=None, timed=None) -> dict:
+                    clock=None, timed=None, saver: "Checkpointer | None" = None, deadline: float | None = None) -> dict:
     """One pass over the training images; returns the epoch's mean loss terms and accuracy. The
     shuffle, the augmentation and dropout are seeded by (seed, epoch), so a resumed run repeats
     exactly what an uninterrupted one does. ``model``: the one to step (the compiled one under
     ``train.compile``; default ``t.model``). With a budget (``clock``: seconds spent, ``timed``: a
     :class:`TimeOneCycle`), the learning rate follows the clock and the epoch ends early at the
-    step that spends the budget."""
+    step that spends the budget. With a ``saver``, a long epoch is checkpointed within itself every
+    ``train.checkpoint_within_epoch`` seconds (and stops there, checkpointed, once ``deadline`` has
+    passed); a checkpoint taken within this epoch (``state["partial"]``) is continued from its step."""
     cfg, setup, opt = t.cfg, t.setup, t.opt
     model = model if model is not None else t.model
     model.train()
@@ -168,7 +180,16 @@ def train_one_epoch(t: Training, images: torch.Tensor, targets: torch.Tensor, ep
         steps.pop()  # BatchNorm cannot train on a batch of one image
     done = 0
     first_bad = torch.full((), -1, device=setup.device, dtype=torch.long)  # first step with a non-finite loss
-    for idx in _progress(steps, cfg.train.progress, leave=False, desc=f"epoch {epoch + 1}", unit="batch"):
+    partial = t.state.pop("partial", None)
+    if partial is not None and partial["epoch"] == epoch:  # resumed within this epoch: continue from its step
+        done = int(partial["done"])
+        g.set_state(partial["generator"])
+        torch.set_rng_state(partial["torch_rng"])
+        sums = {k: v.to(setup.device) for k, v in partial["sums"].items()}
+        correct = torch.tensor(partial["correct"], device=setup.device, dtype=torch.long)
+        first_bad = torch.tensor(partial["first_bad"], device=setup.device, dtype=torch.long)
+    for idx in _progress(steps[done:], cfg.train.progress, leave=False, desc=f"epoch {epoch + 1}", unit="batch",
+                         initial=done, total=len(steps)):
         if clock is not None:
             spent = clock()
             if spent >= cfg.train.budget:
@@ -188,10 +209,23 @@ def train_one_epoch(t: Training, images: torch.Tensor, targets: torch.Tensor, ep
             sums[k] += v.detach() * len(idx)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(terms["loss"].detach()), done, first_bad)
         correct += (logits_of(out).argmax(1) == y).sum()
+        if saver is not None and done < len(steps) and saver.due_within_epoch():
+            t.state["partial"] = _partial_epoch(t, epoch, done, g, sums, correct, first_bad)
+            t.state["elapsed"] = clock_now(t)
+            saver.save()
+            t.state.pop("partial")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeLimitReached(cfg.run_name, epoch, step=done)
     _check_finite(t, epoch, int(first_bad), len(steps), sums)  # one sync per epoch
     seen = max(1, sum(len(i) for i in steps[:done]))
     return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_share": round(done / len(steps), 4),
             **{f"train_{k}": float(v) / seen for k, v in sums.items()}, "train_acc": int(correct) / seen}
+
+
+def clock_now(t: Training) -> float:
+    """Seconds the run has spent so far (its clock across resumes), within an epoch."""
+    t0 = t.state.get("clock_t0")
+    return time.perf_counter() - t0 if t0 is not None else t.state["elapsed"]
 
 
 def end_epoch(t: Training, row: dict, elapsed: float) -> None:
@@ -223,10 +257,18 @@ class Checkpointer:
     def __init__(self, t: Training, folder: Path):
         self.t, self.folder = t, folder
         self.every = 0.0 if t.cfg.train.budget else t.cfg.train.checkpoint_every
+        #: within an epoch (a long one: ResMaskingNet at 224x224 on a CPU runs an hour an epoch); never
+        #: under a budget, whose clock-driven schedule cannot be replayed
+        self.within = 0.0 if t.cfg.train.budget else t.cfg.train.checkpoint_within_epoch
         self.written_at: float | None = None
+        self.created_at = time.perf_counter()
 
     def due(self) -> bool:
         return self.written_at is None or time.perf_counter() - self.written_at >= self.every
+
+    def due_within_epoch(self) -> bool:
+        since = self.written_at if self.written_at is not None else self.created_at
+        return self.within > 0 and time.perf_counter() - since >= self.within
 
     def save(self) -> None:
         best = self.t.state.pop("best_weights", None)
@@ -265,7 +307,10 @@ def fit(t: Training, data: fer_data.FERData, *, checkpoint_dir: Path | None = No
         if clock is not None and clock() >= cfg.train.budget:  # spent by the last checkpoint write: no empty epoch
             state.update(budget_spent=True, stopped_early=True)
             break
-        row = train_one_epoch(t, images, targets, epoch, model=step_model, clock=clock, timed=timed)
+        t.state["clock_t0"] = t0  # what a checkpoint within the epoch records as time spent
+        row = train_one_epoch(t, images, targets, epoch, model=step_model, clock=clock, timed=timed, saver=saver,
+                              deadline=deadline)
+        t.state.pop("clock_t0", None)
         row.update(validate(t.model, val_set, t.setup, cfg.train.eval_batch_size))
         end_epoch(t, row, time.perf_counter() - t0)
         if hasattr(epochs, "set_postfix"):

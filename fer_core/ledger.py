@@ -124,7 +124,9 @@ def append(results_dir: str | Path, row: dict) -> None:
         existing = read_ledger(results_dir)
         this = _absolute(row["record"], results_dir)
         same = [i for i, p in zip(existing.index, existing["record"]) if _absolute(p, results_dir) == this]
-        if same and all(str(existing.at[i, "finished"]) == str(row.get("finished")) for i in same):
+        def when(v) -> str:
+            return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+        if same and all(when(existing.at[i, "finished"]) == when(row.get("finished")) for i in same):
             return  # a finished run read back (or recorded by another writer): one row per record
         if same:  # the record at this path was replaced (output.overwrite): its old row goes
             existing = existing.drop(index=same)

@@ -118,12 +118,14 @@ def _text(v) -> str | None:
 def status(items: list[Item]) -> pd.DataFrame:
     """One line per item: runs finished / started / not started, the hours left here (at most:
     a started run counts the epochs its checkpoint lacks), the hours its finished runs took (their
-    records' wall time, wherever they ran) and where each started run stands."""
+    records' wall time, wherever they ran) and where each started run stands (its epoch, its
+    validation curve so far, a step within an epoch, its hours left)."""
     rows = []
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
         counts, hours = table["status"].value_counts(), slices.hours_left(table)
-        started = [f"{r['run']} ({r['epochs done']} of {r['epochs (max)']})"
+        started = [f"{r['run']} (epoch {r['epochs done']} of {r['epochs (max)']}; {r['standing']}; "
+                   f"{r[slices.hours_column(table)]} h left at most)"
                    for _, r in table[table["status"] == "started"].iterrows()]
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),

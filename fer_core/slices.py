@@ -221,6 +221,7 @@ def listing(sl: Slice) -> pd.DataFrame:
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
                     f"hours here ({device}, at most)": None if hours is None else round(hours, 2),
                     "speed from": basis, "status": status,
+                    "standing": checkpoints.standing(paths.checkpoints) if status == "started" else "",
                     "hours taken": None if taken is None else round(taken / 3600, 2)})
     return pd.DataFrame(out)
 

@@ -72,13 +72,14 @@ def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path)
     assert t.loc[0, "torch threads"] == "1, 2" and t.loc[0, "CPU"] == "AMD EPYC"
 
 
-def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused_by_the_verdicts(tmp_path):
-    """#26 item 3: a ledger accuracy edited to 0.99 used to show as 99.0%; a metrics.json edited to
-    0.98 disagreed with its predictions and nothing noticed."""
+def test_an_edited_ledger_changes_nothing_and_an_edited_record_is_refused_and_named(tmp_path):
+    """#26 item 3 and #37: a ledger accuracy edited to 0.99 used to show as 99.0%; the book no
+    longer reads the ledger. A metrics.json edited to 0.98 no longer matches its manifest: the
+    record counts nowhere, and the chapter's banner names it."""
     import json
 
-    from fer_core.chapter import banner_text, published
-    from fer_core.verdicts import NOT_TESTED, verdict_of
+    from fer_core.chapter import banner_text, published_view
+    from fer_core.verdicts import verdict_of
 
     for seed in (0, 1):
         fabricate(tmp_path, "du", "resnet50", accuracy=0.44, seed=seed, n=200)
@@ -88,19 +89,18 @@ def test_an_edited_ledger_or_record_is_flagged_shown_from_the_record_and_refused
     row = lines[1].split(",")
     row[head.index("accuracy")] = "0.99"
     path.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
-    runs = published(tmp_path)
-    assert "accuracy 0.9900 in the ledger, 0.4400 in the record" in runs.loc[0, "problems"]
-    assert runs.loc[1, "problems"] == ""
+    runs, refused = published_view(tmp_path)
+    assert runs["accuracy"].tolist() == [0.44, 0.44] and len(refused) == 0
     metrics = ledger.record_at(runs.loc[1, "record"]).path / "metrics.json"
     m = json.loads(metrics.read_text())
     metrics.write_text(json.dumps({**m, "accuracy": 0.98}))
-    runs = published(tmp_path)
-    assert "accuracy 0.9800 in metrics.json, 0.4400 from predictions.csv" in runs.loc[1, "problems"]
+    runs, refused = published_view(tmp_path)
+    assert len(runs) == 1 and refused["problems"].tolist() == ["metrics.json changed since the record was sealed"]
     claim = {"paper": "du", "row": "resnet50", "versus": "", "dataset": "fer2013", "metric": "accuracy",
              "relation": "=", "value": 44.0, "unit": "%", "note": ""}
-    v = verdict_of(claim, runs)
-    assert v.verdict == NOT_TESTED and "fails its check" in v.reason
-    assert "2 record(s) fail their check" in banner_text(Chapter("du", "paper", read_plan("du"), runs, None))
+    assert verdict_of(claim, runs).ours.n == 1  # the refused record is no sample
+    text = banner_text(Chapter("du", "paper", read_plan("du"), runs, None, refused))
+    assert "1 record(s) fail their check" in text and "metrics.json changed since the record was sealed" in text
 
 
 def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):

@@ -96,6 +96,55 @@ def test_checkpoints_by_elapsed_time_resume_exactly(tiny_cfg, monkeypatch):
     assert np.array_equal(straight.probs, resumed.probs)
 
 
+def test_a_long_epoch_is_checkpointed_within_itself_and_resumes_from_that_step_exactly(tiny_cfg, monkeypatch):
+    """An epoch of an hour (ResMaskingNet at 224x224 on a CPU) is checkpointed within itself every
+    ``checkpoint_within_epoch``: killed after such a checkpoint, the run continues from that step,
+    with both random states and the running sums, to the straight run's numbers."""
+    import fer_core.checkpoints as checkpoints
+    import fer_core.engine as engine
+
+    args = ("train.epochs=2", "train.batch_size=16", "model.kwargs.dropout=0.5", "eval.tta=[]",
+            "train.checkpoint_every=1h")
+    straight = train(tiny_cfg("run=straight", *args))
+    partial_saves = []
+    save = checkpoints.save
+
+    def saving(obj, path, **kw):
+        save(obj, path, **kw)
+        if path.name == checkpoints.LAST and "partial" in obj.get("state", {}):
+            partial_saves.append(obj["state"]["partial"]["done"])
+            if len(partial_saves) == 3:
+                raise KeyboardInterrupt  # killed right after the third checkpoint within an epoch
+    monkeypatch.setattr(checkpoints, "save", saving)
+    clock = iter(range(0, 10 ** 6, 7))  # every step "takes" 7 s against checkpoint_within_epoch=20s
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
+    cfg = tiny_cfg("run=killed", *args, "train.checkpoint_within_epoch=20s")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    state = torch.load(RunPaths.of(cfg).checkpoints / checkpoints.LAST, weights_only=True)["state"]
+    assert state["epoch"] in (0, 1) and state["partial"]["done"] == partial_saves[-1] > 0
+    monkeypatch.setattr(checkpoints, "save", save)
+    resumed = train(cfg, resume=True)
+    pd.testing.assert_frame_equal(_seeded(straight.history), _seeded(resumed.history))
+    assert resumed.metrics["accuracy"] == straight.metrics["accuracy"]
+    assert np.array_equal(straight.probs, resumed.probs)
+
+
+def test_a_time_limit_stops_a_long_epoch_at_its_checkpoint_within_it(tiny_cfg, monkeypatch):
+    import fer_core.engine as engine
+    from fer_core.engine import TimeLimitReached
+
+    clock = iter(range(0, 10 ** 6, 7))
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
+    cfg = tiny_cfg("run=limited", "train.epochs=2", "train.batch_size=16", "eval.tta=[]",
+                   "train.checkpoint_within_epoch=20s")
+    with pytest.raises(TimeLimitReached, match=r"at step \d+ of epoch 1 of run limited"):
+        train(cfg, deadline=0.0)  # passed already: the first checkpoint within the epoch stops it
+    resumed = train(cfg, resume=True)
+    straight = train(tiny_cfg("run=straight2", "train.epochs=2", "train.batch_size=16", "eval.tta=[]"))
+    assert np.array_equal(straight.probs, resumed.probs)
+
+
 def test_the_loop_runs_without_run_folders(tiny_cfg, tmp_path):
     """What a notebook or a benchmark calls: a Training fitted in memory, no file written, the best
     epoch's weights kept in the state, and the same history as the run layer's."""
