@@ -30,7 +30,7 @@ from .metrics import classification_metrics, psnr
 from .paths import params_file
 from .plans import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan
 from .runs import restore, run_data
-from .slices import Slice, execute
+from .slices import Slice, execute, in_progress
 
 PUBLISHED_DIR = "results"
 CHAPTERS = {"pham": "01_resmaskingnet", "shen_li": "02_masking_reconstruction", "du": "03_improved_resnet50",
@@ -228,11 +228,13 @@ class Chapter:
         verdicts' estimate: over seeds and folds, or a single run's test set; label -> a
         metric as the claims name it: a ledger column, ``last:<history column>``, ...; a label
         ending in "(%)" is shown in percent; a cross-validated row short of folds says so), and
-        whether the paper has the row."""
+        whether the paper has the row; a row with a queue run not yet finished says where it stands
+        (the saved queue statuses, :func:`fer_core.slices.in_progress`)."""
         runs = self.shown if runs is None else runs
         columns = columns or {"accuracy (%)": "accuracy"}
         claims = claims_of(self.paper)
         named = set(claims["row"]) | {r for v in claims["versus"] for r in v.split(";")}
+        started = in_progress(self.paper, self.plan.variants()) if self.shows_published else {}
         rows = []
         for variant in self.plan.variants():
             mine = runs[runs["variant"] == variant] if len(runs) else runs
@@ -247,6 +249,8 @@ class Chapter:
                 digits = 2 if scale > 1 else 4
                 text = est.text(digits) + (f" [{est.per_seed(digits)}]" if est.per_seed() else "") if est else None
                 entry[label] = _partial(text, missing) if text else "—" if len(mine) else "not run"
+            if started:  # a run of the queue not finished yet: named, never a number of the table
+                entry["in progress"] = "; ".join(started.get(variant, [])) or ""
             rows.append(entry)
         return pd.DataFrame(rows).set_index("row")
 

@@ -148,12 +148,12 @@ def _cmd_queue(args) -> int:
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
     if args.status:
         table = queues.status(items)
-        started = table.pop(queues.STARTED)
+        started = table[queues.STARTED]
         with pd.option_context("display.width", 200, "display.max_colwidth", 90):
-            print(table.to_string(index=False))
+            print(table.drop(columns=queues.STARTED).to_string(index=False))
         for item, runs in zip(table["item"], started):
-            if runs:
-                print(f"item {item}, in progress: {runs}")
+            for run in filter(None, runs.split(queues.RUNS_APART)):
+                print(f"item {item}, in progress: {run}")
         hours = table["hours left (at most)"]
         print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished "
               f"({table['hours taken'].sum():.1f} hours taken), {table['in progress'].sum()} in "

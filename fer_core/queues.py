@@ -28,7 +28,7 @@ from .records import git_commit
 from .paths import project_path
 
 QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
-STARTED = "started runs (epochs done)"  # the status table's column naming each started run
+STARTED, RUNS_APART = slices.STARTED, slices.RUNS_APART  # the status table's column naming each started run
 
 
 class QueueError(ValueError):
@@ -126,11 +126,11 @@ def status(items: list[Item]) -> pd.DataFrame:
         counts, hours = table["status"].value_counts(), slices.hours_left(table)
         started = [f"{r['run']} (epoch {r['epochs done']} of {r['epochs (max)']}; {r['standing']}; "
                    f"{r[slices.hours_column(table)]} h left at most)"
-                   for _, r in table[table["status"] == "started"].iterrows()]
+                   for _, r in table[table["status"] == "started"].iterrows()]  # joined by RUNS_APART
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
                      "hours left (at most)": None if hours is None else round(hours, 1),
-                     "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: "; ".join(started)})
+                     "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: RUNS_APART.join(started)})
     return pd.DataFrame(rows)
 
 

@@ -18,6 +18,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from functools import lru_cache
 
 import pandas as pd
@@ -28,6 +29,7 @@ from .config import Config
 from .engine import TimeLimitReached
 from .models import create_model, forward_gmacs
 from .locks import RunLockedError
+from .paths import project_path
 from .plans import Plan, checkpoint_of, config_for, read_plan
 from .records import RunPaths, RunRecord, require_clean_tree
 from .runs import run
@@ -224,6 +226,35 @@ def listing(sl: Slice) -> pd.DataFrame:
                     "standing": checkpoints.standing(paths.checkpoints) if status == "started" else "",
                     "hours taken": None if taken is None else round(taken / 3600, 2)})
     return pd.DataFrame(out)
+
+
+#: a queue status's column naming each started run (``queue <name> --status``)
+STARTED = "started runs (epochs done)"
+#: between two started runs in the status's STARTED column (each run's own text uses "; ")
+RUNS_APART = " | "
+
+
+def in_progress(paper: str, variants: list[str], folder: str | Path | None = None) -> dict[str, list[str]]:
+    """Per plan row of ``paper``, its started runs as the saved queue statuses name them
+    (``results/bench/queue_<name>.csv``, written by ``queue <name> --status --save``): where each
+    stands when the status was saved. A chapter marks such a row *in progress*: no verdict reads
+    an unfinished run."""
+    folder = Path(folder) if folder is not None else project_path("results/bench")
+    out: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("queue_*.csv")):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if STARTED not in table or "slice" not in table:
+            continue
+        for label, started, when in zip(table["slice"], table[STARTED],
+                                        table.get("estimated", pd.Series([""] * len(table)))):
+            if not label.startswith(f"{paper}:") or not started:
+                continue
+            for entry in started.split(RUNS_APART):
+                name = entry.split(" ", 1)[0]
+                variant = max((v for v in variants if name.startswith(f"{v}-")), key=len, default=None)
+                if variant:
+                    out.setdefault(variant, []).append(f"{entry}, as of {when} ({path.stem[6:]} queue)")
+    return out
 
 
 def hours_column(table: pd.DataFrame) -> str | None:

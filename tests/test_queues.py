@@ -231,3 +231,24 @@ def test_a_killed_worker_is_replaced_and_the_queue_says_to_run_again(tmp_path, m
     started.clear()
     assert cli(["queue", path, "--workers", "2"]) == 75
     assert len(started) == 6 and "run the same command again" in capsys.readouterr().out
+
+
+def test_a_started_run_is_named_in_progress_by_its_row_from_the_saved_status(tmp_path, monkeypatch):
+    """The chapter's table marks a row with an unfinished queue run (no verdict reads it)."""
+    from fabricated import fabricate
+    from fer_core.chapter import Chapter
+    from fer_core.ledger import read_ledger as ledger_rows
+    from fer_core.plans import read_plan
+    entry = ("resmaskingnet-fer2013-s0-0a1b2c3d (epoch 3 of 50; validation 41.0 52.3* 50.9; within epoch 4 at step "
+             "120; 130.5 h left at most)")
+    pd.DataFrame({"item": [11], "slice": ["pham: resmaskingnet seeds 0"], slices.STARTED: [entry],
+                  "estimated": ["2026-12-07"]}).to_csv(tmp_path / "queue_cpu.csv", index=False)
+    found = slices.in_progress("pham", read_plan("pham").variants(), tmp_path)
+    assert list(found) == ["resmaskingnet"] and found["resmaskingnet"][0].startswith(entry)
+    assert "as of 2026-12-07 (cpu queue)" in found["resmaskingnet"][0]
+    fabricate(tmp_path / "pub", "pham", "resnet34", accuracy=0.7, n=100)
+    monkeypatch.setattr("fer_core.chapter.in_progress", lambda p, v: slices.in_progress(p, v, tmp_path))
+    table = Chapter("pham", "paper", read_plan("pham"), ledger_rows(tmp_path / "pub"), None).results()
+    assert table.loc["resmaskingnet", "accuracy (%)"] == "not run"
+    assert table.loc["resmaskingnet", "in progress"].startswith("resmaskingnet-fer2013-s0-0a1b2c3d (epoch 3 of 50")
+    assert table.loc["resnet34", "in progress"] == ""
