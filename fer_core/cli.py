@@ -193,7 +193,7 @@ def _queue_workers(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stopped: its workers with it
     workers, codes, replaced = [], [], 0
     try:
-        workers = [subprocess.Popen(argv) for _ in range(args.workers)]
+        workers = [subprocess.Popen(argv) for _ in range(args.workers)]  # OMP_WAIT_POLICY: see __main__
         while workers:
             time.sleep(1)
             for w in [w for w in workers if w.poll() is not None]:

@@ -518,11 +518,13 @@ def assess(claims: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         v = verdict_of(c, results)
         rows.append({**c.to_dict(), "ours": v.ours.text() if v.ours else "—",
                      "ours_mean": v.ours.mean if v.ours else None, "ours_n": v.ours.n if v.ours else 0,
+                     "ours_half_width_95": v.ours.half_width if v.ours else None,
+                     "ours_df": v.ours.df if v.ours else None,
                      "per_seed": v.ours.per_seed() if v.ours else "",
                      "tolerance": v.tolerance, "verdict": v.verdict, "reason": v.reason, "direction": v.direction,
                      "readings": under_readings(c, results, v)})
-    return pd.DataFrame(rows, columns=[*claims.columns, "ours", "ours_mean", "ours_n", "per_seed", "tolerance",
-                                       "verdict", "reason", "direction", "readings"])
+    return pd.DataFrame(rows, columns=[*claims.columns, "ours", "ours_mean", "ours_n", "ours_half_width_95", "ours_df",
+                                       "per_seed", "tolerance", "verdict", "reason", "direction", "readings"])
 
 
 def summary(assessed: pd.DataFrame) -> pd.Series:

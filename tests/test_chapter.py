@@ -133,3 +133,22 @@ def test_a_control_is_compared_paired_over_the_folds_both_rows_ran(tmp_path):
     assert short["paired"] == "no: other seeds or folds"
     assert "partial: seed 0: 1 of 10 folds" in short["accuracy (points)"]
     assert table.loc["sr-ckplus − bicubic-ckplus", "accuracy (points)"] == "not run: sr-ckplus"
+
+
+def test_the_committed_verdicts_are_what_the_front_chapter_shows(tmp_path):
+    """results/verdicts.csv and .json are the front chapter's table as data (python -m fer_core.book
+    verdicts, which refresh runs): written by the same code from the same records."""
+    from collections import Counter
+
+    import pandas as pd
+
+    from fer_core.chapter import SYMBOL, VERDICTS_FILE, overview, write_verdicts
+    committed = VERDICTS_FILE.with_suffix(".csv")
+    fresh = write_verdicts(path=tmp_path / "verdicts")
+    assert committed.read_text() == fresh[0].read_text(), "run python -m fer_core.book verdicts (or refresh)"
+    assert VERDICTS_FILE.with_suffix(".json").read_text() == fresh[1].read_text()
+    table = pd.read_csv(committed, keep_default_na=False)
+    shown = overview()[1]
+    assert Counter(zip(shown["claim"], shown["verdict"])) == Counter(zip(table["label"], table["verdict"].map(SYMBOL)))
+    tested = table[table["verdict"].isin(["reproduced", "not reproduced"]) & (table["metric"] != "model:parameters_m")]
+    assert (tested["records"] != "").all() and (tested["commits"] != "").all()
