@@ -40,7 +40,7 @@ import yaml
 
 from . import checkpoints
 from .config import Config, ConfigError, _merge, identity_hash, load_config, read_params
-from .data import BUNDLED, fingerprint_of
+from .data import BUNDLED, DataError, fingerprint_of
 from .paths import ROOT, params_file, project_path
 from .records import MANIFEST
 
@@ -214,9 +214,14 @@ def hashed_run(cfg: Config, stem: str | None = None) -> Config:
     never how the data folder is spelled (:func:`fer_core.config.identity_hash`), so a changed
     recipe gets a record of its own instead of colliding with the finished run of the old one, and
     the same run on the same data is one run wherever the data lies. A finished record of the same
-    identity under another name (one named before identities were content-based) keeps its name."""
+    identity under another name (one named before identities were content-based) keeps its name.
+    Where the data is not on this machine, the name hashes the settings alone."""
     stem = stem or cfg.run_name
-    ident = identity_hash(cfg.to_dict(), fingerprint_of(cfg.data.source, cfg.data.dir, cfg.data.strict_size))
+    try:
+        fingerprint = fingerprint_of(cfg.data.source, cfg.data.dir, cfg.data.strict_size)
+    except DataError:  # data not on this machine (a slice listed for a cluster node): named without it
+        fingerprint = None
+    ident = identity_hash(cfg.to_dict(), fingerprint)
     return cfg.model_copy(update={"run": _published_name(cfg, stem, ident) or f"{stem}-{ident[:8]}"})
 
 
