@@ -223,6 +223,13 @@ class Chapter:
         """The paper's claims with the published ours and the verdict of each."""
         return verdict_table(claims_of(self.paper), self.published)
 
+    def summary(self):
+        """The chapter's answer before its detail: the paper's claims counted by verdict and the three
+        claims ours misses by most (in tolerances of the rule), as Markdown."""
+        from IPython.display import Markdown
+
+        return Markdown(summary_markdown(claims_of(self.paper), self.published))
+
     def results(self, columns: dict[str, str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per row of the plan: its runs and ours for each of ``columns`` with its 95% interval (the
         verdicts' estimate: over seeds and folds, or a single run's test set; label -> a
@@ -528,6 +535,29 @@ def banner_text(ch: Chapter) -> str:
             text += (f"\n>\n> **⚠ {SYNTHETIC_NOTE}.** No data directory was configured (`FER_DATA_DIR` or "
                      f"`data_dir`), so the pipeline check ran on the book's embedded synthetic faces.")
     return text
+
+
+def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3) -> str:
+    """Counts per verdict of a paper's claims (data descriptions aside) and the ``largest`` misses:
+    the judged claims whose ours lies the most tolerances of the rule from the paper's value."""
+    claims = claims[claims["metric"] != "images"]
+    assessed = verdicts.assess(grouped(claims), runs)
+    counts = assessed["verdict"].value_counts()
+    head = ", ".join(f"{counts[v]} {v}" for v in verdicts.VERDICTS if counts.get(v, 0))
+    lines = [f"**This paper's {len(assessed)} claims:** {head}."]
+    judged = assessed[assessed["verdict"].isin([verdicts.REPRODUCED, verdicts.NOT_REPRODUCED])
+                      & (assessed["relation"] == "=") & assessed["ours_mean"].notna()].copy()
+    if len(judged):
+        # how many tolerances ours lies from the paper's value: one measure for every unit
+        judged["times"] = [abs(m - v) / t if t else float("inf") for m, v, t in
+                           zip(judged["ours_mean"], judged["value"], judged["tolerance"])]
+        misses = judged[judged["times"] > 1].sort_values("times", ascending=False).head(largest)
+        if len(misses):
+            lines.append("The largest misses (in tolerances of the rule: how far ours lies from the paper's value):")
+            lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
+                      f"{c['direction']}, {c['times']:.1f} times the tolerance ±{c['tolerance']:.3g}"
+                      for _, c in misses.iterrows()]
+    return "\n".join(lines)
 
 
 def recipe_table(plan: Plan) -> pd.DataFrame:
