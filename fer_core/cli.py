@@ -490,19 +490,16 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: every finished epoch is checkpointed; the same command with --resume (run, queue: "
               "the same command) continues from the last one", file=sys.stderr)
         return 130
-    except OSError as e:  # a full or read-only disk: a run's checkpoints are whole (written atomically)
-        if isinstance(e, FileNotFoundError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(f"error: {e.strerror or e} ({e.filename or 'a file'}): free space or fix the permissions, then run the "
-              f"same command again: a started run resumes from its last checkpoint and a record cut off while "
-              f"written is written again", file=sys.stderr)
-        return 74
     except (ConfigError, DataError, RunExistsError, CheckpointError, RunLockedError, PreflightError, QueueError,
             DirtyTreeError, DivergedError, FileNotFoundError, KeyError, ValueError) as e:  # LedgerError: a ValueError
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full or read-only disk: a run's checkpoints are whole (written atomically)
+        print(f"error: {e.strerror or e} ({e.filename or 'a file'}): free space or fix the permissions, then run the "
+              f"same command again: a started run resumes from its last checkpoint and a record cut off while "
+              f"written is written again", file=sys.stderr)
+        return 74
 
 
 if __name__ == "__main__":

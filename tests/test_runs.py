@@ -32,7 +32,9 @@ def test_run_record_has_everything(finished):
     cfg, record = finished
     files = {p.name for p in record.path.iterdir()}
     assert files == {"metrics.json", "history.csv", "predictions.csv", "roc.json", "config.yaml", "provenance.json",
-                     "attention.npz"}
+                     "attention.npz", "manifest.json"}
+    from fer_core.records import verify
+    assert verify(record.path) == []  # sealed: every file as its manifest says
     assert not list(record.path.glob("*.pt")), "checkpoints belong in the checkpoint dir, not the record"
     assert (RunPaths.of(cfg).checkpoints / "best.pt").is_file()
     m, p = record.metrics, record.provenance
@@ -96,7 +98,7 @@ def test_overwrite_moves_the_old_run_aside(tiny_cfg):
     cfg = tiny_cfg("train.epochs=1", "run=ow")
     first = train(cfg)
     second = train(tiny_cfg("train.epochs=1", "run=ow", "output.overwrite=true"))
-    kept = list(first.path.parent.glob("ow.replaced-*"))
+    kept = list((first.path.parent.parent / "superseded" / "replaced" / first.path.parent.name).glob("ow.replaced-*"))
     assert second.path == first.path and len(kept) == 1 and (kept[0] / "metrics.json").is_file()
 
 def test_train_command(tiny_cfg, tmp_path, capsys):
