@@ -97,7 +97,7 @@ def model_overview(bench_csv: str | Path = BENCH_MODELS) -> pd.DataFrame:
 def parameter_comparison(bench_csv: str | Path = BENCH_MODELS) -> pd.DataFrame:
     """Pham et al.'s Table III parameter counts beside ours (and our GMACs), with ResMaskingNet's
     count once more with its masking blocks' shortcut convolutions counted twice."""
-    sizes = claims_of("pham").query("metric == 'parameters_m'").drop_duplicates("row")
+    sizes = claims_of("pham").query("metric == 'model:parameters_m'").drop_duplicates("row")
     gmacs = pd.read_csv(bench_csv).set_index("model")["gmacs_per_image"] if Path(bench_csv).is_file() else {}
     rows = [{"model": r["row"], "params Table III (M)": r["value"],
              "params ours (M)": round(count_parameters(create_model(r["row"])) / 1e6, 2),
