@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from .chapter import write_verdicts
 from .paths import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -225,8 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("verdicts", help="write results/verdicts.csv and .json: the front chapter's table as data")
     args = p.parse_args(argv)
     if args.command in ("refresh", "verdicts"):
-        from .chapter import write_verdicts
-
         for path in write_verdicts():
             print(f"wrote {path}")
         if args.command == "refresh":

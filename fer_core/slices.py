@@ -24,7 +24,7 @@ from functools import lru_cache
 import pandas as pd
 
 from . import checkpoints, ledger, speed
-from .build import input_shape, load_data, resolve_device
+from .build import Setup, input_shape, load_data, resolve_device
 from .config import Config
 from .engine import TimeLimitReached
 from .models import create_model, forward_gmacs
@@ -134,11 +134,16 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
     deadline = time.monotonic() + time_limit if time_limit else None
     rows, progressed, left_to_others = [], False, []
     specs = runs_of(sl)
+    row_precisions: dict = {}
     for spec in specs:
         status = spec.status
         unfinished = status != "finished"
         if unfinished and share and (waits_on := _unfinished_sr_net(spec, specs)):
             left_to_others.append(f"{spec.cfg.run_name} (waits for {waits_on})")
+            continue
+        if status == "not started" and sl.profile in PUBLISHED_PROFILES and \
+                (clash := precision_clash(spec, row_precisions)):
+            left_to_others.append(f"{spec.cfg.run_name} ({clash})")
             continue
         if unfinished and sl.profile in PUBLISHED_PROFILES and not sl.allow_dirty:
             require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
@@ -162,6 +167,26 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
     table = pd.DataFrame(rows, columns=ledger.COLUMNS)
     table.attrs[LEFT_TO_OTHERS] = left_to_others
     return table
+
+
+def precision_clash(spec: RunSpec, cache: dict) -> str:
+    """Why this machine must not start ``spec``: its row's published runs were made in another
+    numerical precision than this machine's default for the model would give (bf16 autocast where
+    the CPU has bf16 units, float32 elsewhere), and a row of mixed precisions gets no verdict. ''
+    when they agree or the row has no published run. ``cache``: the rows' precisions, per results folder."""
+    folder = str(spec.cfg.output.results_dir)
+    if folder not in cache:
+        found: dict[tuple, set] = {}
+        for r in ledger.scan(folder)[0].to_dict("records"):
+            autocast = (ledger.record_at(r["record"]).provenance.get("precision") or {}).get("autocast")
+            found.setdefault((r["paper"], r["variant"], r["dataset"]), set()).add(autocast or "float32")
+        cache[folder] = found
+    published = cache[folder].get((spec.paper, spec.variant, spec.cfg.data.source), set())
+    here = Setup.of(spec.cfg).precision["autocast"] or "float32"
+    if not published or published == {here}:
+        return ""
+    return (f"left for a machine that trains in {' and '.join(sorted(published))}, as the row's published runs "
+            f"were: this machine's default is {here}, and a row of mixed precisions gets no verdict")
 
 
 def _unfinished_sr_net(spec: RunSpec, specs: list[RunSpec]) -> str | None:

@@ -202,3 +202,24 @@ def test_a_ray_worker_killed_mid_run_is_reported_and_the_other_records_stay(tmp_
     assert got["seed"].tolist() == [0] and len(ledger.read_ledger(tmp_path / "r")) == 1
     assert RunRecord.read(ledger.record_at(got["record"].iloc[0]).path).problems() == []
     assert not (tmp_path / "r" / "qin" / failed.index[0]).exists()  # nothing half-written by the driver
+
+
+def test_a_machine_whose_default_precision_differs_from_a_rows_published_runs_leaves_its_new_runs(tmp_path,
+                                                                                                   monkeypatch):
+    """A CPU without bf16 units trains float32 by default: it must not add float32 runs to a row whose
+    published runs are bf16 (the row would get no verdict); it leaves them, saying why."""
+    import fer_core.build as build
+    from fabricated import fabricate
+    sl = slices.Slice("du", "paper", ["resnet50"], [0, 1], overrides=[f"output.results_dir={tmp_path}"])
+    spec = slices.runs_of(sl)[1]
+    fabricate(tmp_path, "du", "resnet50", accuracy=0.59, n=100, seed=0, dataset=spec.cfg.data.source,
+              autocast="bfloat16")
+    monkeypatch.setattr(build, "cpu_bf16_units", lambda: [])
+    clash = slices.precision_clash(spec, {})
+    assert clash.startswith("left for a machine that trains in bfloat16") and "default is float32" in clash
+    monkeypatch.setattr(build, "cpu_bf16_units", lambda: ["amx_bf16"])
+    assert slices.precision_clash(spec, {}) == ""
+    other = slices.runs_of(slices.Slice("du", "paper", ["improved_resnet50"], [0],
+                                        overrides=[f"output.results_dir={tmp_path}"]))[0]
+    monkeypatch.setattr(build, "cpu_bf16_units", lambda: [])
+    assert slices.precision_clash(other, {}) == ""  # a row with no published run takes this machine's default
