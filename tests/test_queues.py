@@ -1,6 +1,7 @@
 """A queue of plan slices: read with clear errors, its status with hours, run in order, resumed
 across time limits to the records of one straight call."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -71,7 +72,8 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
         if calls == 1:  # one epoch of the first run's two: the status names it, its hours count the other
             assert cli([*resumed, "--status"]) == 0
             out = capsys.readouterr().out
-            assert "item 1, in progress: resnet50-synthetic-s0-" in out and "(1 of 2)" in out
+            assert "item 1, in progress: resnet50-synthetic-s0-" in out and "(epoch 1 of 2; validation " in out
+            assert re.search(r"validation \d+\.\d\*; [\d.]+ h left at most\)", out)  # its curve, the best starred
             assert "1 in progress" in out
             slow = pd.DataFrame([{"model": "resnet50", "case": "resnet50@48", "gmacs_per_image": 1.0,
                                   "images_per_s": 0.001, "tflops": 1e-6}])  # hours large enough to compare
