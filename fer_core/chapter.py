@@ -604,13 +604,8 @@ def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:
     assessed = verdicts.assess(grouped(claims), runs)
     records, commits = [], []
     for _, c in assessed.iterrows():
-        used = []
-        if c["row"] and not c["metric"].startswith("model:"):
-            for ref in [c["row"]] + [v for v in c["versus"].split(";") if v]:
-                plan, variant = row_ref(c["paper"], ref)
-                rows = verdicts.published_runs(runs, plan, variant, c["dataset"])
-                used.append(verdicts.complete_folds(rows, plan)[0] if len(rows) else rows)
-        found = pd.concat(used) if used else runs.iloc[:0]
+        used = verdicts.claim_runs(c, runs) if c["row"] and not c["metric"].startswith("model:") else []
+        found = pd.concat(used) if used and not isinstance(used, str) else runs.iloc[:0]
         records.append(";".join(found["record"].astype(str)) if c["verdict"] != verdicts.NOT_TESTED else "")
         commits.append(";".join(sorted(set(found["commit"].astype(str)))) if records[-1] else "")
     out = assessed.assign(records=records, commits=commits, quote=grouped_quotes(claims, assessed))

@@ -328,6 +328,12 @@ class RunRecord:
                    yaml.safe_load((path / "config.yaml").read_text()))
 
     @property
+    def precision(self) -> str:
+        """The numerical precision the run trained and was tested in: its provenance's autocast
+        dtype, ``float32`` without autocast."""
+        return (self.provenance.get("precision") or {}).get("autocast") or "float32"
+
+    @property
     def probs(self) -> np.ndarray:
         return self.predictions.filter(like="prob_").to_numpy()
 

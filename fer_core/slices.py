@@ -178,8 +178,8 @@ def precision_clash(spec: RunSpec, cache: dict) -> str:
     if folder not in cache:
         found: dict[tuple, set] = {}
         for r in ledger.scan(folder)[0].to_dict("records"):
-            autocast = (ledger.record_at(r["record"]).provenance.get("precision") or {}).get("autocast")
-            found.setdefault((r["paper"], r["variant"], r["dataset"]), set()).add(autocast or "float32")
+            found.setdefault((r["paper"], r["variant"], r["dataset"]), set()).add(
+                ledger.record_at(r["record"]).precision)
         cache[folder] = found
     published = cache[folder].get((spec.paper, spec.variant, spec.cfg.data.source), set())
     here = Setup.of(spec.cfg).precision["autocast"] or "float32"

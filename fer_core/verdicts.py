@@ -387,9 +387,8 @@ def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, metric: str, scale: float)
 
 
 def precision_of(path: str) -> str:
-    """The numerical precision a run trained and was tested in: its provenance's autocast dtype,
-    ``float32`` without autocast."""
-    return (ledger.record_at(path).provenance.get("precision") or {}).get("autocast") or "float32"
+    """The numerical precision a run trained and was tested in (:attr:`RunRecord.precision`)."""
+    return ledger.record_at(path).precision
 
 
 def mixed_precisions(runs: pd.DataFrame) -> str:
@@ -415,20 +414,11 @@ def model_count(paper: str, variant: str, what: str) -> float:
     return count_parameters(model) / 1e6
 
 
-def measure(claim: pd.Series | dict, results: pd.DataFrame, metric: str | None = None
-            ) -> Estimate | list[Estimate] | str:
-    """Ours for one claim (under ``metric``, default the claim's own): an :class:`Estimate` (a list
-    of them for a claim against several rows), or the reason it is not tested."""
-    metric = metric or claim["metric"]
-    if not claim["row"]:
-        return claim["note"] or "this book runs nothing for it"
-    refs = [claim["row"]] + [v for v in claim["versus"].split(";") if v]
-    if metric.startswith("model:"):  # a property of the architecture: counted, exactly
-        counts = [model_count(*row_ref(claim["paper"], ref), metric.partition(":")[2]) for ref in refs]
-        ests = [Estimate(counts[0] - c, 0.0, 1, 0.0, math.inf) for c in counts[1:]] or [Estimate(counts[0], 0.0, 1)]
-        return ests[0] if len(refs) == 1 else ests
+def claim_runs(claim: pd.Series | dict, results: pd.DataFrame) -> list[pd.DataFrame] | str:
+    """The published runs a claim rests on, one table per row it names (its ``row``, then each
+    ``versus``), cross-validated rows cut to their seeds with every fold; or why there are none."""
     found = []
-    for ref in refs:
+    for ref in [claim["row"]] + [v for v in claim["versus"].split(";") if v]:
         paper, variant = row_ref(claim["paper"], ref)
         runs = published_runs(results, paper, variant, claim["dataset"])
         if len(runs) == 0:
@@ -442,6 +432,24 @@ def measure(claim: pd.Series | dict, results: pd.DataFrame, metric: str | None =
         if len(runs) == 0:
             return f"{ref} on {claim['dataset']}: {missing} published so far (the protocol needs them all)"
         found.append(runs)
+    return found
+
+
+def measure(claim: pd.Series | dict, results: pd.DataFrame, metric: str | None = None
+            ) -> Estimate | list[Estimate] | str:
+    """Ours for one claim (under ``metric``, default the claim's own): an :class:`Estimate` (a list
+    of them for a claim against several rows), or the reason it is not tested."""
+    metric = metric or claim["metric"]
+    if not claim["row"]:
+        return claim["note"] or "this book runs nothing for it"
+    refs = [claim["row"]] + [v for v in claim["versus"].split(";") if v]
+    if metric.startswith("model:"):  # a property of the architecture: counted, exactly
+        counts = [model_count(*row_ref(claim["paper"], ref), metric.partition(":")[2]) for ref in refs]
+        ests = [Estimate(counts[0] - c, 0.0, 1, 0.0, math.inf) for c in counts[1:]] or [Estimate(counts[0], 0.0, 1)]
+        return ests[0] if len(refs) == 1 else ests
+    found = claim_runs(claim, results)
+    if isinstance(found, str):
+        return found
     mixed = mixed_precisions(pd.concat(found))
     if mixed:
         return f"{' and '.join(refs)}: {mixed}"
