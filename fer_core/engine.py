@@ -31,10 +31,12 @@ from .losses import Criterion, logits_of
 class TimeLimitReached(RuntimeError):
     """A run stopped at its time limit, checkpointed: calling it again (resume) continues exactly."""
 
-    def __init__(self, run: str, epoch: int | None, step: int | None = None):
+    def __init__(self, run: str, epoch: int | None, step: int | None = None, finishing: float | None = None):
         self.run, self.epoch, self.step = run, epoch, step
         where = (f"after epoch {epoch} of run {run}" if step is None else
                  f"at step {step} of epoch {epoch + 1} of run {run}") if epoch is not None else f"before run {run}"
+        if finishing is not None:  # trained, but the test and attention would not end before the limit
+            where = f"before the test and attention maps of run {run} (about {finishing:.0f} s, trained to the end)"
         super().__init__(f"time limit reached {where}; everything is checkpointed: run the same command again "
                          f"to resume")
 
@@ -311,7 +313,9 @@ def fit(t: Training, data: fer_data.FERData, *, checkpoint_dir: Path | None = No
         row = train_one_epoch(t, images, targets, epoch, model=step_model, clock=clock, timed=timed, saver=saver,
                               deadline=deadline)
         t.state.pop("clock_t0", None)
+        t_val = time.perf_counter()
         row.update(validate(t.model, val_set, t.setup, cfg.train.eval_batch_size))
+        state["val_s_per_image"] = (time.perf_counter() - t_val) / max(len(val_set), 1)  # sizes the test's time
         end_epoch(t, row, time.perf_counter() - t0)
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(train_loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")

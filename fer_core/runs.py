@@ -12,6 +12,7 @@ Reopening a finished run lives here as well: :func:`run_data`, :func:`restore`,
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -23,10 +24,11 @@ from . import data as fer_data
 from .build import Setup, load_data
 from .config import RESULT_NEUTRAL, Config, ConfigError, diff_settings, identity_hash, load_config
 from .data import duplicates
-from .engine import Training, fit
+from .engine import TimeLimitReached, Training, fit
 from .evaluate import TTA, Scores, evaluation, predict, score
 from .hardware import cpu_info
 from .locks import run_lock
+from .paths import ROOT
 from .models import count_parameters
 from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance
 
@@ -58,9 +60,46 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
         if fit(t, data, checkpoint_dir=paths.checkpoints, stop_after=stop_after, deadline=deadline,
                started_at=t0) is None:
             return None  # stopped as if killed (stop_after)
+        if deadline is not None:  # the test and the attention maps must end inside the limit too
+            need = finishing_seconds(cfg, t.state, len(data.select("test")), t.setup.device)
+            if time.monotonic() + need > deadline:
+                raise TimeLimitReached(cfg.run_name, t.state["epoch"], finishing=need)
         wall_time_s = time.perf_counter() - t0 + spent_before
+        t_test = time.perf_counter()
         scored = _test(t, paths, data)
+        t.state["test_s"] = time.perf_counter() - t_test
         return _record(t, paths, data, scored, t.state.get("started") or started, wall_time_s)
+
+
+ATTENTION_UNMEASURED_S = 180.0  # no record of the model on this kind of device yet: the CPU queue's slowest was 165 s
+FINISHING_SAFETY = 1.25
+
+
+def finishing_seconds(cfg: Config, state: dict, n_test: int, device: str) -> float:
+    """What a trained run still needs: the test (plain and every TTA view, at the speed its last
+    validation ran) and the attention record (the slowest of this model's records on this kind of
+    device under the results folder, else ATTENTION_UNMEASURED_S), with a 25% margin. A time limit
+    stops a run before its test when these would not end inside it."""
+    views = sum(10 if mode == "tencrop" else cfg.eval.tta_views for mode in cfg.eval.tta)
+    test_s = state.get("val_s_per_image", 0.0) * n_test * (1 + views)
+    return FINISHING_SAFETY * (test_s + (_attention_seconds(cfg, device) if cfg.eval.attention else 0.0))
+
+
+def _attention_seconds(cfg: Config, device: str) -> float:
+    kind = str(device).split(":")[0]
+    try:
+        rows = ledger.read_ledger(cfg.output.results_dir)
+    except ValueError:  # a damaged ledger is the preflight's to name
+        return ATTENTION_UNMEASURED_S
+    rows = rows[(rows["model"] == cfg.model.name) & (rows["device"].astype(str).str.split(":").str[0] == kind)]
+    measured = []
+    for path in rows["record"]:  # the ledger as an index: an estimate, not a published number
+        path = Path(path) if Path(path).is_absolute() else ROOT / path
+        try:
+            measured.append(float(json.loads((path / "provenance.json").read_text())["attention_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return max(measured, default=ATTENTION_UNMEASURED_S)
 
 
 def _start_or_resume(cfg: Config, paths: RunPaths, data: fer_data.FERData, resuming: bool, started: str) -> Training:
@@ -130,6 +169,8 @@ def _record(t: Training, paths: RunPaths, data: fer_data.FERData, scored: Scores
                                   seed=cfg.data.seed, probs=scored.probs) if cfg.eval.attention else None
     prov = provenance(cfg, data, setup.device, wall_time_s, started, setup.precision)
     prov["attention_s"] = round(time.perf_counter() - t_attention, 2)  # its share of the run: bench attention
+    if state.get("test_s") is not None:
+        prov["test_s"] = round(state["test_s"], 2)  # with attention_s: what a time limit reserves (finishing_seconds)
     if state.get("changes"):
         prov["resumed_with_changes"] = state["changes"]
     if state.get("resumes"):  # the work after each resumed checkpoint's epoch and before the kill is lost,

@@ -145,6 +145,26 @@ def test_a_time_limit_stops_a_long_epoch_at_its_checkpoint_within_it(tiny_cfg, m
     assert np.array_equal(straight.probs, resumed.probs)
 
 
+def test_a_time_limit_leaves_room_for_the_test_and_attention_of_a_trained_run(tiny_cfg, monkeypatch):
+    """Training ends inside the limit, but the test and the attention maps would not: the run stops
+    before them, checkpointed, and the next call tests it to the record of one straight call."""
+    import time
+
+    import fer_core.runs as runs
+    from fer_core.engine import TimeLimitReached
+
+    monkeypatch.setattr(runs, "ATTENTION_UNMEASURED_S", 10 ** 6)  # no record of this model: the default reserve
+    cfg = tiny_cfg("run=finishing", "train.epochs=1", "eval.tta=[]", "eval.attention=2")
+    with pytest.raises(TimeLimitReached, match="before the test and attention maps of run finishing"):
+        train(cfg, deadline=time.monotonic() + 3600)
+    assert not (RunPaths.of(cfg).results / "metrics.json").exists()
+    monkeypatch.setattr(runs, "ATTENTION_UNMEASURED_S", 0.0)
+    resumed = train(cfg, resume=True, deadline=time.monotonic() + 3600)
+    straight = train(tiny_cfg("run=finishing2", "train.epochs=1", "eval.tta=[]", "eval.attention=2"))
+    assert np.array_equal(straight.probs, resumed.probs)
+    assert resumed.provenance["test_s"] >= 0 and "attention_s" in resumed.provenance
+
+
 def test_the_loop_runs_without_run_folders(tiny_cfg, tmp_path):
     """What a notebook or a benchmark calls: a Training fitted in memory, no file written, the best
     epoch's weights kept in the state, and the same history as the run layer's."""
