@@ -17,7 +17,7 @@ SHM_ROOM := $(shell test "$$(df -BG --output=avail /dev/shm 2>/dev/null | tail -
               test "$$(awk '/MemAvailable/ {print int($$2 / 1048576)}' /proc/meminfo)" -ge 16 2>/dev/null && echo yes)
 TEST_TMPDIR ?= $(if $(SHM_ROOM),/dev/shm)
 
-.PHONY: setup test book notebooks html lab clean help
+.PHONY: setup test book book-check notebooks html lab clean help
 
 help:
 	@sed -n '2,4p' Makefile
@@ -41,6 +41,10 @@ test: setup
 
 book: setup
 	$(BIN)/python -m fer_core.book all --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
+
+# the whole built book in headless Chromium (tests/test_browser.py on book/_build/html: every chapter)
+book-check: book
+	FER_BOOK_HTML=$(CURDIR)/book/_build/html $(BIN)/python -m pytest -q tests/test_browser.py
 
 notebooks: setup
 	$(BIN)/python -m fer_core.book run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))

@@ -6,6 +6,7 @@
     python -m fer_core.book all --profile smoke      # what `make book` does
     python -m fer_core.book refresh [--papers 90]    # store the checked outputs in notebooks/ (and the verdicts)
     python -m fer_core.book verdicts                 # results/verdicts.csv and .json: the verdicts as data
+    python -m fer_core.book toc                      # book/_toc.yml, the paper chapters from the plans
 
 ``run`` executes every ``notebooks/NN_*.ipynb`` (or those named by ``--papers``), each in its own
 papermill process, into ``book/executed/``; it goes on past a failed notebook, keeps the failed
@@ -31,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from .chapter import write_verdicts
+from .papers import all_papers
 from .paths import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -165,6 +167,20 @@ def build(book: Path = BOOK) -> Path:
     return index
 
 
+#: the table of contents around the paper chapters (which come from the plans: fer_core.papers)
+TOC_PARTS = [("Overview", ["90_does_it_hold_up", "91_methods_and_deviations"]), ("Foundation", ["00_foundation"]),
+             ("Without a GPU", ["07_cpu_fer2013"]), ("The papers", None), ("Across the papers", ["06_attention"])]
+
+
+def toc() -> str:
+    """``book/_toc.yml``: the fixed parts, and "The papers" as the plans list them."""
+    lines = ["format: jb-book", "root: intro", "parts:"]
+    for caption, chapters in TOC_PARTS:
+        chapters = chapters if chapters is not None else [p.chapter for p in all_papers()]
+        lines += [f"  - caption: {caption}", "    chapters:", *(f"      - file: executed/{c}" for c in chapters)]
+    return "\n".join(lines) + "\n"
+
+
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
@@ -224,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                                        "write results/verdicts.csv and .json")
     r.add_argument("--papers", default=None, help="comma-separated notebook numbers, e.g. 90,01")
     sub.add_parser("verdicts", help="write results/verdicts.csv and .json: the front chapter's table as data")
+    sub.add_parser("toc", help="write book/_toc.yml: the paper chapters from the plans (params/papers/*.yaml)")
     args = p.parse_args(argv)
+    if args.command == "toc":
+        (BOOK / "_toc.yml").write_text(toc())
+        print(f"wrote {BOOK / '_toc.yml'}")
+        return 0
     if args.command in ("refresh", "verdicts"):
         for path in write_verdicts():
             print(f"wrote {path}")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import attention_views, ledger, plots, verdicts
 from .claims import PAPERS, claims_of, read_claims, row_ref, short_source
+from .papers import all_papers
 from .config import read_params
 from .data import SYNTHETIC_NOTE, duplicates
 from .evaluate import outputs
@@ -33,8 +34,8 @@ from .runs import restore, run_data
 from .slices import Slice, execute, in_progress
 
 PUBLISHED_DIR = "results"
-CHAPTERS = {"pham": "01_resmaskingnet", "shen_li": "02_masking_reconstruction", "du": "03_improved_resnet50",
-            "yu": "04_xception_separable", "qin": "05_stn_sr"}
+#: paper -> its chapter notebook's stem: from the plans' heads (fer_core.papers)
+CHAPTERS = {p.key: p.chapter for p in all_papers()}
 CHECK_LABEL = "pipeline check ({profile} profile): shows the code runs, not a result"
 METRICS = {
     "accuracy": "accuracy", "accuracy_tta_random_views": "accuracy, 10-view TTA",

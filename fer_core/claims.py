@@ -31,20 +31,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from .papers import all_papers
 from .paths import ROOT
 
 CLAIMS_FILE = ROOT / "book" / "claims.csv"
 COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value", "unit",
            "source", "quote", "not_comparable", "note"]
 RELATIONS = ("=", ">", "<")
-PAPERS = {
-    "pham": "Pham et al., Facial Expression Recognition using Residual Masking Network (ICPR 2020)",
-    "shen_li": "Shen & Li, Facial Expression Recognition Method Based on Residual Masking Reconstruction Network "
-               "(JIPS 19(3), 2023)",
-    "du": "Du, Facial emotion recognition based on improved ResNet (ACE vol. 21, 2023)",
-    "yu": "Yu, Research and Analysis of Facial Expression Recognition Based on Deep Neural Networks",
-    "qin": "Qin, Research on Expression Recognition Algorithm based on Deep Learning (ICJE 7(7), 2021)",
-}
+#: paper -> its citation, in the order of the chapters: from the plans' heads (fer_core.papers)
+PAPERS = {p.key: p.title for p in all_papers()}
 
 
 def read_claims(path: str | Path = CLAIMS_FILE) -> pd.DataFrame:
@@ -84,10 +79,8 @@ def claims_of(paper: str, path: str | Path = CLAIMS_FILE) -> pd.DataFrame:
     return df[df["paper"] == paper].reset_index(drop=True)
 
 
-SHORT_SOURCES = {"pham_2020_residual_masking_network.txt": "pham.txt",
-                 "shen_li_2023_residual_masking_reconstruction.txt": "shen_li.txt",
-                 "du_improved_resnet50.txt": "du.txt", "yu_xception_separable.txt": "yu.txt",
-                 "qin_2021_stn_sr.txt": "qin.txt", "phamquiluan/ResidualMaskingNetwork@9141618:": "repo:"}
+SHORT_SOURCES = {**{p.text: f"{p.key}.txt" for p in all_papers()},
+                 "phamquiluan/ResidualMaskingNetwork@9141618:": "repo:"}
 
 
 def short_source(source: str) -> str:

@@ -46,8 +46,8 @@ from .records import MANIFEST
 
 PAPERS_DIR = ROOT / "params" / "papers"
 _ROW_KEYS = {"model", "variant", "kwargs", "loss", "input_size", "quick_input_size", "dataset", "set", "sr_from"}
-_PLAN_KEYS = {"paper", "recipe", "settings", "deviations", "protocol", "quick", "rows", "profiles", "cv_folds",
-              "readings"}
+_PLAN_KEYS = {"paper", "title", "text", "chapter", "recipe", "settings", "deviations", "protocol", "quick", "rows",
+              "profiles", "cv_folds", "readings"}
 
 
 @dataclass(frozen=True)

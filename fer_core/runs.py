@@ -57,10 +57,13 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
         data = data if data is not None else load_data(cfg)
         t = _start_or_resume(cfg, paths, data, resuming, started)
         spent_before = t.state["elapsed"]  # by the epochs before a resumed checkpoint
+        trained_before = (t.state["epoch"], t.state.get("partial"))
         if fit(t, data, checkpoint_dir=paths.checkpoints, stop_after=stop_after, deadline=deadline,
                started_at=t0) is None:
             return None  # stopped as if killed (stop_after)
-        if deadline is not None:  # the test and the attention maps must end inside the limit too
+        # the test and the attention maps must end inside the limit too; a call that found the run
+        # trained already finishes it whatever its limit (stopping again would not shorten the wait)
+        if deadline is not None and (t.state["epoch"], t.state.get("partial")) != trained_before:
             need = finishing_seconds(cfg, t.state, len(data.select("test")), t.setup.device)
             if time.monotonic() + need > deadline:
                 raise TimeLimitReached(cfg.run_name, t.state["epoch"], finishing=need)

@@ -108,6 +108,24 @@ def test_book_toc_lists_every_notebook():
         assert f"executed/{nb.stem}" in toc
 
 
+def test_the_toc_is_the_one_the_plans_make():
+    """The paper chapters come from the plans' heads (python -m fer_core.book toc rewrites it)."""
+    assert (ROOT / "book" / "_toc.yml").read_text() == book.toc()
+
+
+def test_a_papers_head_names_its_title_and_chapter_beside_its_text(tmp_path):
+    from fer_core.papers import all_papers
+
+    (tmp_path / "a.yaml").write_text("paper: sixth\ntitle: 'Sixth, A paper'\ntext: sixth.txt\nchapter: 08_sixth\n")
+    (tmp_path / "b.yaml").write_text("paper: cpu\nchapter: 07_cpu\n")  # no text: not a paper
+    (p,) = all_papers(tmp_path)
+    assert (p.key, p.short, p.chapter) == ("sixth", "Sixth", "08_sixth")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "c.yaml").write_text("paper: seventh\ntext: seventh.txt\n")
+    with pytest.raises(ValueError, match=r"c.yaml: a paper's plan names its title, chapter beside its text"):
+        all_papers(tmp_path / "bad")
+
+
 def test_the_html_hides_the_plumbing_and_the_notebooks_keep_it(tmp_path):
     """Parameter cells (the notebook's and papermill's injected one) and bare imports leave the
     HTML; the set-up and checked cells keep their output without their code; prose cells stay."""

@@ -4,8 +4,10 @@ no request leaving the machine; the claim explorer filters to one paper and to *
 with the row counts of ``results/verdicts.csv``; plotly figures render. Screenshots of the front
 chapter and one paper chapter are saved into the build (``_build/html/screenshots/``).
 
-The book checked is ``FER_BOOK_HTML`` (a built ``_build/html``) where set, else one built here from
-the chapters executed at the ``test`` profile (the committed records, the synthetic set).
+The book checked is ``FER_BOOK_HTML`` (a built ``_build/html``, e.g. after ``make book``: every
+chapter) where set, else one built here from the front chapter and chapter 03 executed at the
+``test`` profile (the committed records, the synthetic set): the suite's own check stays a minute,
+not the four that executing every chapter again would add to it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ FRONT = "90_does_it_hold_up"
 PAPER_CHAPTERS = ["01_resmaskingnet", "02_masking_reconstruction", "03_improved_resnet50", "04_xception_separable",
                   "05_stn_sr"]
 LOCAL = ("file:", "data:", "blob:", "about:")
+OWN_BUILD = PAPER_CHAPTERS[2]  # the paper chapter the suite builds for itself (without FER_BOOK_HTML)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def html(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("book")
     shutil.copytree(book.BOOK, tmp / "book", ignore=shutil.ignore_patterns("_build", "executed"))
     (tmp / "results").symlink_to(ROOT / "results")  # the downloads (results/verdicts.*) as in the checkout
-    outcomes = book.run("test", [c[:2] for c in [FRONT, *PAPER_CHAPTERS]], jobs=1, out_dir=tmp / "book" / "executed")
+    outcomes = book.run("test", [FRONT[:2], OWN_BUILD[:2]], jobs=1, out_dir=tmp / "book" / "executed")
     assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
     return book.build(tmp / "book").parent
 
@@ -64,14 +67,19 @@ def open_page(browser, path: Path):
 
 @pytest.mark.parametrize("chapter", [FRONT, *PAPER_CHAPTERS])
 def test_a_chapter_loads_with_no_javascript_error_and_no_request_out(browser, html, chapter):
-    page = open_page(browser, html / "executed" / f"{chapter}.html")
+    path = html / "executed" / f"{chapter}.html"
+    if not path.is_file():
+        assert "FER_BOOK_HTML" not in os.environ, f"{path} is missing from the book built by make book"
+        pytest.skip(f"{chapter}: the suite's own build holds {FRONT} and {OWN_BUILD} (FER_BOOK_HTML=book/_build/html "
+                    f"checks every chapter after make book)")
+    page = open_page(browser, path)
     assert page.title(), chapter
     assert page.errors == [] and page.external == []
     figures = page.locator(".js-plotly-plot")
     for i in range(figures.count()):  # plotly drew each figure: an SVG with marks in it
         assert figures.nth(i).locator("svg.main-svg").count() > 0
         assert figures.nth(i).locator("svg.main-svg path, svg.main-svg rect").count() > 0
-    if chapter in (FRONT, PAPER_CHAPTERS[2]):
+    if chapter in (FRONT, OWN_BUILD):
         shots = html / "screenshots"
         shots.mkdir(exist_ok=True)
         page.screenshot(path=str(shots / f"{chapter}.png"), full_page=True)

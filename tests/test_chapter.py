@@ -152,3 +152,31 @@ def test_the_committed_verdicts_are_what_the_front_chapter_shows(tmp_path):
     assert Counter(zip(shown["claim"], shown["verdict"])) == Counter(zip(table["label"], table["verdict"].map(SYMBOL)))
     tested = table[table["verdict"].isin(["reproduced", "not reproduced"]) & (table["metric"] != "model:parameters_m")]
     assert (tested["records"] != "").all() and (tested["commits"] != "").all()
+
+
+def test_the_claim_explorer_is_the_verdicts_file_with_each_rows_records_and_command(tmp_path):
+    """The explorer's rows are results/verdicts.csv's (tested first); a tested row opens to a link to
+    each record it rests on and the command that re-makes them; the hours come from the saved statuses."""
+    from collections import Counter
+
+    import pandas as pd
+
+    from fer_core.chapter import SYMBOL, VERDICTS_FILE
+    from fer_core.explorer import explorer_table
+
+    table = pd.read_csv(VERDICTS_FILE.with_suffix(".csv"), keep_default_na=False)
+    (tmp_path / "queue_cpu.csv").write_text("item,slice,hours left (at most),estimated\n"
+                                            "3,\"du: resnet50,improved_resnet50 seeds 1,2\",9.5,2026-12-07\n")
+    ex = explorer_table(queues=tmp_path)
+    assert Counter(zip(ex["claim"], ex["verdict"])) == Counter(zip(table["label"], table["verdict"].map(SYMBOL)))
+    tested = ex["verdict"] != SYMBOL["not tested"]
+    assert not tested.iloc[tested.sum():].any()  # every tested claim before the first untested one
+    table = table.iloc[sorted(range(len(table)), key=lambda i: table["verdict"].iloc[i] == "not tested")]
+    assert list(ex["claim"]) == list(table["label"])  # the same rows, in the explorer's order
+    for (_, row), (_, claim) in zip(ex.iterrows(), table.iterrows()):
+        if claim["records"] and not claim["metric"].startswith("model:"):
+            for record in claim["records"].split(";"):
+                assert f'href="../../../../{record}"' in row["details"]
+            assert f"python -m fer_core run --paper {claim['paper']} --rows " in row["details"]
+    du = ex[ex["claim"] == "ResNet50"]["details"].iloc[0]
+    assert "cpu queue item 3 (du: resnet50,improved_resnet50 seeds 1,2): 9.5 h left at most" in du
