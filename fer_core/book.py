@@ -7,6 +7,7 @@
     python -m fer_core.book refresh [--papers 90]    # store the checked outputs in notebooks/ (and the verdicts)
     python -m fer_core.book verdicts                 # results/verdicts.csv and .json: the verdicts as data
     python -m fer_core.book toc                      # book/_toc.yml, the paper chapters from the plans
+    python -m fer_core.book new-paper <paper> --number NN --name <slug> --title "..." --text <file>
 
 ``run`` executes every ``notebooks/NN_*.ipynb`` (or those named by ``--papers``), each in its own
 papermill process, into ``book/executed/``; it goes on past a failed notebook, keeps the failed
@@ -32,7 +33,8 @@ from pathlib import Path
 import yaml
 
 from .chapter import write_verdicts
-from .papers import all_papers
+from .new_paper import new_paper
+from .papers import all_papers, forget
 from .paths import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -241,8 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--papers", default=None, help="comma-separated notebook numbers, e.g. 90,01")
     sub.add_parser("verdicts", help="write results/verdicts.csv and .json: the front chapter's table as data")
     sub.add_parser("toc", help="write book/_toc.yml: the paper chapters from the plans (params/papers/*.yaml)")
+    n = sub.add_parser("new-paper", help="a new paper's plan skeleton and chapter from the templates, and the toc")
+    n.add_argument("paper", help="its key: the plan's name, claims.csv's paper column (e.g. li2024)")
+    n.add_argument("--number", required=True, help="the chapter's two-digit number, e.g. 08")
+    n.add_argument("--name", required=True, help="the chapter's name after the number, e.g. attention_fer")
+    n.add_argument("--title", required=True, help='"<Authors>, <Title> (<venue, year>)", as the book cites it')
+    n.add_argument("--text", required=True, help="its full text's file name under ../shared/papers/")
     args = p.parse_args(argv)
-    if args.command == "toc":
+    if args.command == "new-paper":
+        for path in new_paper(args.paper, args.number, args.name, args.title, args.text, notebooks=NOTEBOOKS):
+            print(f"wrote {path}")
+        forget()  # the new plan's head
+    if args.command in ("toc", "new-paper"):
         (BOOK / "_toc.yml").write_text(toc())
         print(f"wrote {BOOK / '_toc.yml'}")
         return 0

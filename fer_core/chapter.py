@@ -510,7 +510,7 @@ def banner_text(ch: Chapter) -> str:
         devices = ", ".join(sorted(set(mine["device"].astype(str))))
         finished = mine["finished"].dropna().astype(str).str[:10]
         dates = f"{finished.min()} to {finished.max()}" if len(finished) else "unknown dates"
-        commits = ", ".join(sorted(set(mine["commit"].astype(str).str[:8])))
+        commits = ", ".join(sorted(set(mine["commit"].fillna("no commit").astype(str).str[:8])))
         data = ", ".join(sorted(set(mine["dataset"])))
         text = (f"> **Published numbers.** The tables, verdicts and figures of this chapter come from "
                 f"{len(mine)} paper-profile run record(s) on {data} ({devices}; finished {dates}; commit {commits}), "
@@ -610,7 +610,7 @@ def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:
         used = verdicts.claim_runs(c, runs) if c["row"] and not c["metric"].startswith("model:") else []
         found = pd.concat(used) if used and not isinstance(used, str) else runs.iloc[:0]
         records.append(";".join(found["record"].astype(str)) if c["verdict"] != verdicts.NOT_TESTED else "")
-        commits.append(";".join(sorted(set(found["commit"].astype(str)))) if records[-1] else "")
+        commits.append(";".join(sorted(set(found["commit"].fillna("no commit").astype(str)))) if records[-1] else "")
     out = assessed.assign(records=records, commits=commits, quote=grouped_quotes(claims, assessed))
     return out[EXPORT_COLUMNS].rename(columns={"value_text": "paper_value"})
 

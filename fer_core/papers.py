@@ -50,3 +50,8 @@ def _all(folder: Path) -> tuple[Paper, ...]:
 def all_papers(folder: str | Path | None = None) -> tuple[Paper, ...]:
     """Every paper with a plan, in the order of its chapter."""
     return _all(Path(folder) if folder is not None else PLANS)
+
+
+def forget() -> None:
+    """Read the plans' heads again on the next call (after a plan was written in this process)."""
+    _all.cache_clear()

@@ -117,7 +117,7 @@ def evaluate_weights(model: str, weights: str | Path, *, data_dir: str | None = 
                     "source": source},
         "data": {"source": data.source, "split": split, "n": n, "fingerprint": data.fingerprint,
                  "note": data.note or None},
-        "accuracy": metrics["accuracy"], "accuracy_95": [low, high], "macro_f1": metrics.get("macro_f1"),
+        "accuracy": metrics["accuracy"], "accuracy_95": [low, high], "macro_f1": metrics["macro"]["f1"],
         "per_class": metrics.get("per_class"),
         "duplicate_free": duplicates.for_run(data, predictions),
         "provenance": {**git_commit(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -127,6 +127,11 @@ def evaluate_weights(model: str, weights: str | Path, *, data_dir: str | None = 
     folder = Path(results_dir) if results_dir is not None else project_path("results/released")
     out = folder / (name or weights.stem)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / FILE).is_file():  # an earlier evaluation under this name is kept beside, never overwritten
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for old in (out / FILE, out / "predictions.csv"):
+            if old.is_file():
+                old.rename(old.with_name(f"{old.stem}.{stamp}{old.suffix}"))
     (out / FILE).write_text(json.dumps(result, indent=1) + "\n")
     predictions.to_csv(out / "predictions.csv", index=False)
     return {**result, "path": str(out)}

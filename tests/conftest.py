@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,36 @@ def tiny_cfg(tmp_path):
         return load_config(params_file("test"), ["data.source=synthetic", *run_settings(tmp_path), *overrides],
                            **fields)
     return make
+
+
+@pytest.fixture(scope="session")
+def small_book(tmp_path_factory):
+    """A book of the front chapter and chapter 01 built once for the session (the test profile, and
+    fabricated published records of Pham et al.'s ResMaskingNet and VGG19, marked so): what
+    tests/test_book.py reads as text and tests/test_browser.py opens in Chromium.
+    Returns ``(html folder, published folder)``."""
+    from fabricated import fabricate
+
+    from fer_core import book
+
+    tmp = tmp_path_factory.mktemp("small_book")
+    published = tmp / "published"
+    for seed, (acc, tta) in enumerate([(0.738, 0.7405), (0.741, 0.7425)]):
+        fabricate(published, "pham", "resmaskingnet", accuracy=acc, tta=tta, seed=seed, n=3589)
+    fabricate(published, "pham", "vgg19", accuracy=0.61, tta=0.612, n=3589)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"FER_PUBLISHED_DIR": published, "FER_RESULTS_DIR": tmp / "results",
+                           "FER_CHECKPOINT_DIR": tmp / "ckpt", "FER_PROFILE": "test"}.items():
+            mp.setenv(key, str(value))
+        mp.delenv("FER_DATA_DIR", raising=False)
+        site = tmp / "book"
+        outcomes = book.run("test", ["90", "01"], out_dir=site / "executed")
+        assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+        for name in ("_config.yml", "intro.md"):
+            (site / name).write_text((ROOT / "book" / name).read_text())
+        for folder in ("_ext", "_static"):
+            shutil.copytree(ROOT / "book" / folder, site / folder, dirs_exist_ok=True)
+        (site / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                       "  - file: executed/90_does_it_hold_up\n  - file: executed/01_resmaskingnet\n")
+        html = book.build(site).parent
+    return html, published

@@ -16,26 +16,12 @@ def _outputs(nb_path) -> str:
 
 
 @pytest.mark.slow
-def test_the_book_shows_published_records_fixture_records_here(tmp_path, monkeypatch):
+def test_the_book_shows_published_records_fixture_records_here(small_book):
     """Chapters and the verdict table read the published records: fabricated ones here (marked so,
-    in a temporary folder), built into HTML with jupyter-book."""
-    from fabricated import DEVICE, fabricate
+    in a temporary folder), built into HTML with jupyter-book (the session's small book: conftest)."""
+    from fabricated import DEVICE
 
-    published = tmp_path / "published"
-    for seed, (acc, tta) in enumerate([(0.738, 0.7405), (0.741, 0.7425)]):
-        fabricate(published, "pham", "resmaskingnet", accuracy=acc, tta=tta, seed=seed, n=3589)
-    fabricate(published, "pham", "vgg19", accuracy=0.61, tta=0.612, n=3589)
-    for key, value in {"FER_PUBLISHED_DIR": published, "FER_RESULTS_DIR": tmp_path / "results",
-                       "FER_CHECKPOINT_DIR": tmp_path / "ckpt", "FER_PROFILE": "test"}.items():
-        monkeypatch.setenv(key, str(value))
-    site = tmp_path / "book"
-    outcomes = book.run("test", ["90", "01"], out_dir=site / "executed")
-    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
-    for name in ("_config.yml", "intro.md"):
-        (site / name).write_text((ROOT / "book" / name).read_text())
-    (site / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: executed/90_does_it_hold_up\n"
-                                   "  - file: executed/01_resmaskingnet\n")
-    html = book.build(site).parent
+    html, _ = small_book
     verdicts = (html / "executed" / "90_does_it_hold_up.html").read_text()
     assert "✔ reproduced" in verdicts and "✘ not reproduced" in verdicts and "– not tested" in verdicts
     # ResMaskingNet's 10-view accuracy over the two fixture runs, with its 95% interval: the test set's
@@ -176,3 +162,17 @@ def test_the_publishing_workflow_is_a_valid_github_workflow_that_runs_make_book(
     shutil.copy(workflow, broken)
     broken.write_text(text.replace("runs-on: ubuntu-latest", "runs_on: ubuntu-latest", 1))
     assert subprocess.run([*check, str(broken)], capture_output=True, text=True).returncode != 0
+
+
+def test_every_paper_chapter_has_the_templates_parameter_cell():
+    """One structure: each paper chapter's parameter cell is new_paper.PARAMETERS (its example rows aside)."""
+    import re
+
+    from fer_core.new_paper import PARAMETERS
+    from fer_core.papers import all_papers
+
+    for paper in all_papers():
+        nb = nbformat.read(ROOT / "notebooks" / f"{paper.chapter}.ipynb", as_version=4)
+        (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        example = re.search(r"or a list such as (\[.*\])", cell.source).group(1)
+        assert cell.source == PARAMETERS.format(example=example), paper.chapter

@@ -5,9 +5,9 @@ with the row counts of ``results/verdicts.csv``; plotly figures render. Screensh
 chapter and one paper chapter are saved into the build (``_build/html/screenshots/``).
 
 The book checked is ``FER_BOOK_HTML`` (a built ``_build/html``, e.g. after ``make book``: every
-chapter) where set, else one built here from the front chapter and chapter 03 executed at the
-``test`` profile (the committed records, the synthetic set): the suite's own check stays a minute,
-not the four that executing every chapter again would add to it.
+chapter, the committed records) where set, else the session's small book (``tests/conftest.py``:
+the front chapter and chapter 01 at the ``test`` profile, on fabricated published records), which
+tests/test_book.py reads too: executing every chapter again would add minutes to the suite.
 """
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from fer_core import book
+from fer_core.chapter import verdicts_export
 from fer_core.claims import PAPERS
-from fer_core.paths import ROOT
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")
@@ -31,19 +29,20 @@ FRONT = "90_does_it_hold_up"
 PAPER_CHAPTERS = ["01_resmaskingnet", "02_masking_reconstruction", "03_improved_resnet50", "04_xception_separable",
                   "05_stn_sr"]
 LOCAL = ("file:", "data:", "blob:", "about:")
-OWN_BUILD = PAPER_CHAPTERS[2]  # the paper chapter the suite builds for itself (without FER_BOOK_HTML)
+OWN_BUILD = PAPER_CHAPTERS[0]  # the paper chapter of the session's small book (without FER_BOOK_HTML)
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
+def book_and_records(request) -> tuple[Path, Path | None]:
+    """(the built HTML, the published records it shows: None for results/)."""
     if os.environ.get("FER_BOOK_HTML"):
-        return Path(os.environ["FER_BOOK_HTML"])
-    tmp = tmp_path_factory.mktemp("book")
-    shutil.copytree(book.BOOK, tmp / "book", ignore=shutil.ignore_patterns("_build", "executed"))
-    (tmp / "results").symlink_to(ROOT / "results")  # the downloads (results/verdicts.*) as in the checkout
-    outcomes = book.run("test", [FRONT[:2], OWN_BUILD[:2]], jobs=1, out_dir=tmp / "book" / "executed")
-    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
-    return book.build(tmp / "book").parent
+        return Path(os.environ["FER_BOOK_HTML"]), None
+    return request.getfixturevalue("small_book")
+
+
+@pytest.fixture(scope="module")
+def html(book_and_records) -> Path:
+    return book_and_records[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +85,13 @@ def test_a_chapter_loads_with_no_javascript_error_and_no_request_out(browser, ht
     page.close()
 
 
-def test_the_claim_explorer_filters_to_a_paper_and_a_verdict(browser, html):
-    expected = pd.read_csv(ROOT / "results" / "verdicts.csv", keep_default_na=False)
+def test_the_claim_explorer_filters_to_a_paper_and_a_verdict(browser, book_and_records):
+    html, published = book_and_records
+    expected = verdicts_export(published)  # what results/verdicts.csv holds for these records
     page = open_page(browser, html / "executed" / f"{FRONT}.html")
     rows = page.locator("#claim-explorer tbody tr")
     assert rows.count() == len(expected)
-    paper = "du"
+    paper = "pham"  # tested in both books: fabricated records in the small one, counted parameters in both
     page.locator(".dtsp-searchPane").nth(0).get_by_text(PAPERS[paper].split(",")[0], exact=True).click()
     assert rows.count() == (expected["paper"] == paper).sum()
     page.locator(".dtsp-searchPane").nth(1).get_by_text("✘ not reproduced", exact=True).click()

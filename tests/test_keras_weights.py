@@ -67,3 +67,20 @@ def test_the_first_port_is_refused_and_a_tensor_that_does_not_fit_is_named(tmp_p
         create_model("mini_xception", weights=broken, keras=True)
     with pytest.raises(ValueError, match="architectures differ"):
         create_model("xception_separable", weights=RELEASED, keras=True)
+
+
+@needs_file
+def test_evaluate_weights_writes_an_evaluation_and_keeps_an_earlier_one(tmp_path):
+    from fer_core.released import FILE, evaluate_weights, read_all
+
+    first = evaluate_weights("mini_xception", RELEASED, dataset="synthetic", results_dir=tmp_path, name="r")
+    assert first["input_size"] == 64 and first["convention"] == "minus_one_to_one" and first["port"] == "exact"
+    assert first["data"]["note"] and 0 <= first["accuracy_95"][0] <= first["accuracy"] <= first["accuracy_95"][1]
+    again = evaluate_weights("mini_xception", RELEASED, dataset="synthetic", results_dir=tmp_path, name="r",
+                             port="earlier")
+    assert again["model_kwargs"] == {"keras": False}
+    kept = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert FILE in kept and len([k for k in kept if k.startswith("evaluation.")]) == 2  # the first kept beside
+    assert list(read_all(tmp_path)["port"]) == ["earlier"]
+    with pytest.raises(ValueError, match="'earlier' for a Keras file"):
+        evaluate_weights("mini_xception", tmp_path / "r" / "predictions.csv", port="earlier")
