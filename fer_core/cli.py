@@ -511,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     from .locks import RunLockedError
     from .preflight import PreflightError
     from .records import DirtyTreeError, RunExistsError
+    from .slices import EXIT_RESUME
 
     from .queues import QueueError
 
@@ -518,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except TimeLimitReached as e:
         print(f"resume me: {e}", file=sys.stderr)
-        return 75
+        return EXIT_RESUME
     except KeyboardInterrupt:
         print("interrupted: every finished epoch is checkpointed; the same command with --resume (run, queue: "
               "the same command) continues from the last one", file=sys.stderr)

@@ -25,6 +25,7 @@ import yaml
 
 from . import checkpoints
 from .config import Config, cross_validated, identity_hash
+from .data import duplicates
 from .hardware import cpu_info
 from .paths import project_path
 
@@ -326,6 +327,29 @@ class RunRecord:
                    pd.read_csv(path / "predictions.csv"), json.loads((path / "roc.json").read_text()),
                    json.loads((path / "provenance.json").read_text()),
                    yaml.safe_load((path / "config.yaml").read_text()))
+
+    def value(self, metric: str) -> float:
+        """One number of this record by name: ``last:<history column>`` / ``first:...`` (the last
+        or first epoch), ``selected:...`` (at the epoch selected on validation, whose weights were
+        tested), ``metrics:<dotted key>`` (``metrics.json``) or ``duplicate_free:<key>`` (FER2013
+        without the test faces that are training faces); NaN where the record lacks it."""
+        kind, _, what = metric.partition(":")
+        if kind in ("last", "first"):
+            return float(self.history[what].iloc[-1 if kind == "last" else 0])
+        if kind == "selected":
+            epoch = self.metrics.get("selected_epoch")
+            at = self.history[self.history["epoch"] == epoch] if epoch is not None else self.history.iloc[:0]
+            return float(at[what].iloc[0]) if len(at) else float("nan")
+        if kind == "metrics":
+            value = self.metrics
+            for key in what.split("."):
+                value = value[key]
+            return float(value)
+        if kind == "duplicate_free":
+            dup = duplicates.read(self.path)
+            return float(dup["duplicate_free"].get(what, float("nan"))) if dup else float("nan")
+        raise KeyError(f"metric {metric!r}: unknown kind {kind!r} (last:, first:, selected:, metrics:, "
+                       f"duplicate_free:)")
 
     @property
     def precision(self) -> str:

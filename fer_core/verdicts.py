@@ -225,35 +225,14 @@ def _scale(unit: str) -> float:
 
 
 def values_of(runs: pd.DataFrame, metric: str) -> list[float]:
-    """One value per run: a ledger column, or a value read from the run's record."""
+    """One value per run: a ledger column, or a value read from the run's record
+    (:meth:`fer_core.records.RunRecord.value`)."""
     if ":" not in metric:
         if metric not in runs.columns:
             raise KeyError(f"metric {metric!r} is neither a ledger column nor 'last:', 'first:', 'selected:', "
                            f"'metrics:', 'duplicate_free:' or 'model:'")
         return runs[metric].astype(float).tolist()
-    kind, _, what = metric.partition(":")
-    out = []
-    for path in runs["record"]:
-        record = ledger.record_at(path)
-        if kind in ("last", "first"):
-            column = record.history[what]
-            out.append(float(column.iloc[-1 if kind == "last" else 0]))
-        elif kind == "selected":  # the epoch the run selected on validation (its tested weights)
-            epoch = record.metrics.get("selected_epoch")
-            hist = record.history
-            at = hist[hist["epoch"] == epoch] if epoch is not None else hist.iloc[:0]
-            out.append(float(at[what].iloc[0]) if len(at) else float("nan"))
-        elif kind == "metrics":
-            value = record.metrics
-            for key in what.split("."):
-                value = value[key]
-            out.append(float(value))
-        elif kind == "duplicate_free":  # FER2013 without the test faces that are training faces
-            dup = duplicates.read(record.path)
-            out.append(float(dup["duplicate_free"].get(what, float("nan"))) if dup else float("nan"))
-        else:
-            raise KeyError(f"metric {metric!r}: unknown kind {kind!r}")
-    return out
+    return [ledger.record_at(path).value(metric) for path in runs["record"]]
 
 
 def published_runs(results: pd.DataFrame, paper: str, variant: str, dataset: str) -> pd.DataFrame:

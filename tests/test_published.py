@@ -133,9 +133,9 @@ def test_published_records_are_found_from_any_spelling_of_the_data_folder(shared
     from fer_core.plans import config_for, read_plan
     from fer_core.paths import ROOT
 
-    name = config_for(read_plan("yu"), "xception_separable", "paper", fold=3,
+    name = config_for(read_plan("qin"), "stn-ckplus", "paper", fold=3,
                       data_dir=spelling.format(abs=shared_data.resolve())).run_name
-    assert (ROOT / "results" / "yu" / name / MANIFEST).is_file(), name
+    assert (ROOT / "results" / "qin" / name / MANIFEST).is_file(), name
 
 
 def test_a_new_runs_name_hashes_the_datas_content_not_its_path(tmp_path):
