@@ -27,7 +27,7 @@ from . import checkpoints, ledger, speed
 from .build import Setup, input_shape, load_data, resolve_device
 from .config import Config
 from .engine import TimeLimitReached
-from .models import create_model, forward_gmacs
+from .models import create_model, forward_gmacs, get_spec
 from .locks import RunLockedError
 from .paths import project_path
 from .plans import Plan, checkpoint_of, config_for, read_plan
@@ -173,7 +173,9 @@ def precision_clash(spec: RunSpec, cache: dict) -> str:
     """Why this machine must not start ``spec``: its row's published runs were made in another
     numerical precision than this machine's default for the model would give (bf16 autocast where
     the CPU has bf16 units, float32 elsewhere), and a row of mixed precisions gets no verdict. ''
-    when they agree or the row has no published run. ``cache``: the rows' precisions, per results folder."""
+    when they agree or the row has no published run. A CPU without bf16 units starts no run of a row
+    that has none published either, unless ``train.amp`` is set: it would begin the row in float32.
+    ``cache``: the rows' precisions, per results folder."""
     folder = str(spec.cfg.output.results_dir)
     if folder not in cache:
         found: dict[tuple, set] = {}
@@ -182,7 +184,13 @@ def precision_clash(spec: RunSpec, cache: dict) -> str:
                 ledger.record_at(r["record"]).precision)
         cache[folder] = found
     published = cache[folder].get((spec.paper, spec.variant, spec.cfg.data.source), set())
-    here = Setup.of(spec.cfg).precision["autocast"] or "float32"
+    setup = Setup.of(spec.cfg)
+    here = setup.precision["autocast"] or "float32"
+    if not published and setup.device.type == "cpu" and spec.cfg.train.amp is None and not setup.amp \
+            and get_spec(spec.cfg.model.name).bf16:
+        return ("left for a CPU with bf16 units (AMX-BF16 or AVX512-BF16): the book's CPU runs train in bf16 "
+                "autocast, and a run started here in float32 would stay float32 wherever it resumed, 2-3 times "
+                "slower; set train.amp=false to make it in float32 here anyway")
     if not published or published == {here}:
         return ""
     return (f"left for a machine that trains in {' and '.join(sorted(published))}, as the row's published runs "

@@ -104,13 +104,15 @@ def test_a_paper_profile_run_refuses_uncommitted_code_and_names_the_files(monkey
 
     monkeypatch.setattr(records, "git_commit", lambda: {"commit": "abc", "dirty": True,
                                                         "changed_files": ["fer_core/engine.py"], "diff_sha256": "f00"})
-    sl = slices.Slice("qin", "paper", ["digits-cnn"], [0], None, None,
-                      [f"output.results_dir={tmp_path / 'r'}", f"output.checkpoint_dir={tmp_path / 'c'}"])
+    sl = slices.Slice("qin", "paper", ["digits-cnn"], [0], None, None,  # train.amp set: made on any CPU
+                      [f"output.results_dir={tmp_path / 'r'}", f"output.checkpoint_dir={tmp_path / 'c'}",
+                       "train.amp=false"])
     with pytest.raises(records.DirtyTreeError, match=r"uncommitted changes \(fer_core/engine\.py\).*--allow-dirty"):
         slices.execute(sl)
     assert not (tmp_path / "r").exists()  # refused before anything ran
     assert cli(["queue", _queue(tmp_path, "items: [{paper: qin, rows: [digits-cnn]}]"), "--results-dir",
-                str(tmp_path / "r"), "--set", f"output.checkpoint_dir={tmp_path / 'c'}"]) == 2
+                str(tmp_path / "r"), "--set", f"output.checkpoint_dir={tmp_path / 'c'}", "--set",
+                "train.amp=false"]) == 2
 
 
 def test_a_dirty_tree_is_named_in_the_provenance(tmp_path):

@@ -24,12 +24,13 @@ chapter: 08_sixth
 recipe:
   data: {source: digits, subset: {train: 1000, val: 200, test: 300}}
   model: {input_size: 48}
-  train: {device: cpu, epochs: 6, batch_size: 64, optimizer: {name: adam, lr: 3.0e-3}, progress: false}
+  train: {device: cpu, amp: false, epochs: 6, batch_size: 64, optimizer: {name: adam, lr: 3.0e-3}, progress: false}
   eval: {tta: [], attention: 2, attention_sanity: false, attention_steps: 2}
 settings:
   data.source: {source: "sixth.txt:1"}
   model.input_size: {choice: "48x48"}
   train.device: {choice: "the CPU"}
+  train.amp: {choice: "float32, on any CPU"}
   train.epochs: {source: "sixth.txt:2"}
   train.batch_size: {choice: "64"}
   train.optimizer.name: {choice: "Adam"}

@@ -221,5 +221,10 @@ def test_a_machine_whose_default_precision_differs_from_a_rows_published_runs_le
     assert slices.precision_clash(spec, {}) == ""
     other = slices.runs_of(slices.Slice("du", "paper", ["improved_resnet50"], [0],
                                         overrides=[f"output.results_dir={tmp_path}"]))[0]
+    assert slices.precision_clash(other, {}) == ""  # a row with no published run: bf16 here, as every CPU run
     monkeypatch.setattr(build, "cpu_bf16_units", lambda: [])
-    assert slices.precision_clash(other, {}) == ""  # a row with no published run takes this machine's default
+    # ... but a CPU without bf16 units would begin the row in float32 (and keep it so when resumed elsewhere)
+    assert slices.precision_clash(other, {}).startswith("left for a CPU with bf16 units")
+    chosen = slices.runs_of(slices.Slice("du", "paper", ["improved_resnet50"], [0],
+                                         overrides=[f"output.results_dir={tmp_path}", "train.amp=false"]))[0]
+    assert slices.precision_clash(chosen, {}) == ""  # float32 chosen in so many words: made here
