@@ -122,7 +122,7 @@ def show(table: pd.DataFrame):
     row, the DataTables library embedded (no request leaves the page)."""
     import itables
 
-    itables.init_notebook_mode(connected=False)
+    itables.init_notebook_mode(all_interactive=False, connected=False)  # only this table: the others stay static
     panes = [table.columns.get_loc(c) for c in FILTERS]
     return itables.show(table, table_id="claim-explorer", allow_html=True, paging=False, scrollY="70vh", scrollX=True,
                         scrollCollapse=True, classes="display compact claim-explorer",
