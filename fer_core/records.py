@@ -120,7 +120,7 @@ def git_commit(root: Path | None = None) -> dict:
     out = {"commit": commit, "dirty": bool(changed)}
     if changed:
         diff = git("diff", "HEAD", "--", *CODE_PATHSPEC) + "".join(
-            f"\n{f}:{_sha256(root / f) if (root / f).is_file() else ''}" for f in changed)
+            f"\n{f}:{file_sha256(root / f) if (root / f).is_file() else ''}" for f in changed)
         out.update(changed_files=changed, diff_sha256=hashlib.sha256(diff.encode()).hexdigest()[:16])
     return out
 
@@ -201,7 +201,7 @@ def write_json(path: Path, obj) -> None:
     _write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -231,7 +231,7 @@ def seal(folder: str | Path) -> dict:
     config = yaml.safe_load((folder / "config.yaml").read_text())
     prov = json.loads((folder / "provenance.json").read_text())
     manifest = {"identity": identity(config, prov),
-                "files": {n: _sha256(folder / n) for n in FILES if n != MANIFEST and (folder / n).is_file()}}
+                "files": {n: file_sha256(folder / n) for n in FILES if n != MANIFEST and (folder / n).is_file()}}
     write_json(folder / MANIFEST, manifest)
     return manifest
 
@@ -253,7 +253,7 @@ def verify(folder: str | Path) -> list[str]:
         path = folder / name
         if not path.is_file():
             out.append(f"{name} is missing")
-        elif _sha256(path) != digest:
+        elif file_sha256(path) != digest:
             out.append(f"{name} changed since the record was sealed")
     out += [f"{n} was written after the record was sealed" for n in FILES
             if n != MANIFEST and n not in files and (folder / n).is_file()]

@@ -14,7 +14,6 @@ reads and the chapters show beside the book's own runs.
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import time
@@ -32,7 +31,7 @@ from .evaluate import evaluation, predict
 from .hardware import cpu_info
 from .models import get_spec, keras_h5
 from .paths import project_path
-from .records import git_commit
+from .records import file_sha256, git_commit
 from .stats import accuracy_interval
 
 FILE = "evaluation.json"
@@ -55,14 +54,6 @@ class ToConvention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x * STD + MEAN - 0.5) * 2)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def evaluate_weights(model: str, weights: str | Path, *, data_dir: str | None = None, dataset: str = "fer2013",
@@ -113,7 +104,7 @@ def evaluate_weights(model: str, weights: str | Path, *, data_dir: str | None = 
     result = {
         "kind": "released weights, re-scored (an evaluation, not a run: no verdict reads it)",
         "model": model, "model_kwargs": kwargs, "port": port, "input_size": setup.size, "convention": convention,
-        "weights": {"file": weights.name, "sha256": sha256(weights), "bytes": weights.stat().st_size,
+        "weights": {"file": weights.name, "sha256": file_sha256(weights), "bytes": weights.stat().st_size,
                     "source": source},
         "data": {"source": data.source, "split": split, "n": n, "fingerprint": data.fingerprint,
                  "note": data.note or None},
