@@ -23,10 +23,10 @@ import pandas as pd
 
 from . import attention_views, ledger, plots, verdicts
 from .claims import PAPERS, claims_of, read_claims, row_ref, short_source
-from .papers import all_papers
 from .config import read_params
 from .data import SYNTHETIC_NOTE, duplicates
 from .evaluate import outputs
+from .papers import all_papers
 from .metrics import classification_metrics, psnr
 from .paths import ROOT, params_file
 from .plans import Plan, config_for, default_profile, leaf_keys, notebook_settings, read_plan

@@ -162,10 +162,15 @@ def problems(row) -> list[str]:
     return out
 
 
-def record_at(path: str | Path) -> RunRecord:
-    """Read the run record a ledger row's ``record`` names (paths are relative to the project root)."""
+def record_dir(path: str | Path) -> Path:
+    """The folder a ledger row's ``record`` names (paths are relative to the project root)."""
     path = Path(path)
-    return RunRecord.read(path if path.is_absolute() else ROOT / path)
+    return path if path.is_absolute() else ROOT / path
+
+
+def record_at(path: str | Path) -> RunRecord:
+    """Read the run record a ledger row's ``record`` names."""
+    return RunRecord.read(record_dir(path))
 
 
 REFUSED_COLUMNS = ["record", "problems"]

@@ -28,7 +28,6 @@ from .engine import TimeLimitReached, Training, fit
 from .evaluate import TTA, Scores, evaluation, predict, score
 from .hardware import cpu_info
 from .locks import run_lock
-from .paths import ROOT
 from .models import count_parameters
 from .records import RunExistsError, RunPaths, RunRecord, prepare_run, provenance
 
@@ -97,9 +96,9 @@ def _attention_seconds(cfg: Config, device: str) -> float:
     rows = rows[(rows["model"] == cfg.model.name) & (rows["device"].astype(str).str.split(":").str[0] == kind)]
     measured = []
     for path in rows["record"]:  # the ledger as an index: an estimate, not a published number
-        path = Path(path) if Path(path).is_absolute() else ROOT / path
         try:
-            measured.append(float(json.loads((path / "provenance.json").read_text())["attention_s"]))
+            measured.append(float(json.loads((ledger.record_dir(path) / "provenance.json").read_text())
+                                  ["attention_s"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return max(measured, default=ATTENTION_UNMEASURED_S)
