@@ -188,7 +188,9 @@ def _cmd_queue(args) -> int:
     rows = queues.run(items, time_limit=limit, share=args.share)
     others = rows.attrs.get(slices.LEFT_TO_OTHERS, [])
     print(f"queue {args.name}: done here, {len(rows)} run(s) with a record"
-          + (f"; left to the other processes: {', '.join(others)}" if others else ""))
+          + (f"; left to other processes or machines, {len(others)} run(s):" if others else ""))
+    for line in slices.left_summary(others):
+        print(f"  {line}")
     return 0
 
 

@@ -129,8 +129,8 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
 
     ``share``: several processes work through the same runs (``queue --workers``). A run another
     process holds (its lock), or whose SR net another run has not finished, is left to that
-    process and named in the returned table's ``attrs[LEFT_TO_OTHERS]``; this one goes on with the
-    next run."""
+    process and named in the returned table's ``attrs[LEFT_TO_OTHERS]`` (``(run name, why)`` pairs,
+    :func:`left_summary` words them); this one goes on with the next run."""
     deadline = time.monotonic() + time_limit if time_limit else None
     rows, progressed, left_to_others = [], False, []
     specs = runs_of(sl)
@@ -139,11 +139,11 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
         status = spec.status
         unfinished = status != "finished"
         if unfinished and share and (waits_on := _unfinished_sr_net(spec, specs)):
-            left_to_others.append(f"{spec.cfg.run_name} (waits for {waits_on})")
+            left_to_others.append((spec.cfg.run_name, f"waits for {waits_on}"))
             continue
         if status == "not started" and sl.profile in PUBLISHED_PROFILES and \
                 (clash := precision_clash(spec, row_precisions)):
-            left_to_others.append(f"{spec.cfg.run_name} ({clash})")
+            left_to_others.append((spec.cfg.run_name, clash))
             continue
         if unfinished and sl.profile in PUBLISHED_PROFILES and not sl.allow_dirty:
             require_clean_tree(f"Run {spec.cfg.run_name} of the {sl.profile!r} profile")
@@ -161,12 +161,22 @@ def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, d
         except RunLockedError as e:
             if not share:
                 raise
-            left_to_others.append(f"{spec.cfg.run_name} (held: {e.holder})")
+            left_to_others.append((spec.cfg.run_name, f"held: {e.holder}"))
             continue
         progressed = progressed or unfinished
     table = pd.DataFrame(rows, columns=ledger.COLUMNS)
     table.attrs[LEFT_TO_OTHERS] = left_to_others
     return table
+
+
+def left_summary(left: list[tuple[str, str]], *, names: int = 3) -> list[str]:
+    """One line per reason for the runs a shared call left to other processes (or machines): how
+    many, why, and the first ``names`` of them (a queue on a CPU without bf16 units leaves ~100)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in left:
+        by_reason.setdefault(why, []).append(name)
+    return [f"{len(runs)} run(s) {why}: {', '.join(runs[:names])}"
+            + (f" and {len(runs) - names} more" if len(runs) > names else "") for why, runs in by_reason.items()]
 
 
 def precision_clash(spec: RunSpec, cache: dict) -> str:

@@ -181,8 +181,10 @@ def test_a_shared_slice_leaves_a_held_run_and_the_runs_waiting_for_its_sr_net_to
         rows = slices.execute(sl, share=True)
     assert rows["variant"].tolist() == ["digits-cnn"]  # the one run that neither is held nor waits
     left = rows.attrs[slices.LEFT_TO_OTHERS]
-    assert len(left) == 2 and f"{edsr.cfg.run_name} (held: process {os.getpid()}" in left[0]
-    assert left[1].startswith("stn_sr-ckplus") and f"(waits for {edsr.cfg.run_name})" in left[1]
+    assert len(left) == 2 and left[0][0] == edsr.cfg.run_name and f"held: process {os.getpid()}" in left[0][1]
+    assert left[1][0].startswith("stn_sr-ckplus") and left[1][1] == f"waits for {edsr.cfg.run_name}"
+    assert [line.split(" run(s) ")[0] for line in slices.left_summary(left + [("x", left[1][1])], names=1)] == \
+        ["1", "2"] and slices.left_summary(left + [("x", left[1][1])], names=1)[1].endswith("and 1 more")
 
 
 @pytest.mark.slow
