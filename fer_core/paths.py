@@ -35,3 +35,20 @@ def params_file(profile: str) -> Path:
         known = sorted(x.stem for x in (ROOT / "params").glob("*.yaml"))
         raise FileNotFoundError(f"No profile {profile!r}: {f} does not exist. Profiles: {known}.")
     return f
+
+
+# -- file names every floor reads ------------------------------------------------------------------
+# A run record's files: fer_core.runs.records writes them, the other floors (attention, data,
+# the book) find them by these names.
+FINISHED = "metrics.json"  # written last but one: a complete run
+ATTENTION = "attention.npz"  # the attention record (fer_core.explain.attention)
+DUPLICATE_FREE = "duplicate_free.json"  # FER2013's scores without its training twins (fer_core.data.duplicates)
+MANIFEST = "manifest.json"  # the SHA-256 of every file and the record's identity, written last
+
+BENCH = "results/bench"  # the measured speeds and the queues' saved statuses
+
+
+def bench_file(name: str) -> Path:
+    """``results/bench/<name>.csv`` of this checkout: ``train_<device>`` (the book loop's measured
+    speed), ``models`` (the registry's sizes), ``queue_<name>`` (a queue's saved status)."""
+    return project_path(f"{BENCH}/{name}.csv")

@@ -93,7 +93,7 @@ def small_book(tmp_path_factory):
     Returns ``(html folder, published folder)``."""
     from fabricated import fabricate
 
-    from fer_core import book
+    from fer_core.book import make as book
 
     tmp = tmp_path_factory.mktemp("small_book")
     published = tmp / "published"

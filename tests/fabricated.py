@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_core import ledger, records
-from fer_core.records import RunPaths, RunRecord
+from fer_core.runs import ledger, records
+from fer_core.runs.records import RunPaths, RunRecord
 
 MARK = "FABRICATED by the test suite: not a result"
 DEVICE = "FIXTURE (fabricated by the test suite)"

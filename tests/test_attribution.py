@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from fer_core import attention, attribution
-from fer_core.attribution import METHODS
 from fer_core.data import load
-from fer_core.build import Setup
+from fer_core.explain import attention, attribution
+from fer_core.explain.attribution import METHODS
 from fer_core.models import REGISTRY, create_model
+from fer_core.train.build import Setup
 
 REGION = (slice(12, 24), slice(8, 40))  # a band across the eyes
 
@@ -125,11 +125,11 @@ def test_the_sample_is_spread_over_the_classes_and_fixed():
 
 
 def test_the_attention_record_round_trips_and_a_chapter_shows_it_without_the_checkpoint(tiny_cfg, capsys):
-    from fer_core import ledger
-    from fer_core.chapter import Chapter
-    from fer_core.runs import train
-    from fer_core.plans import read_plan
-    from fer_core.records import RunPaths
+    from fer_core.book.chapter import Chapter
+    from fer_core.runs import ledger
+    from fer_core.runs.records import RunPaths
+    from fer_core.runs.runner import train
+    from fer_core.schedule.plans import read_plan
 
     cfg = tiny_cfg("eval.attention=8", "eval.attention_steps=2", "eval.attention_sanity=true", "eval.tta=[]",
                    "data.synthetic_size=[70, 35, 35]",

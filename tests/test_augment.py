@@ -1,10 +1,9 @@
-"""Augmentation on tensors and the inputs of test-time augmentation (fer_core.augment)."""
+"""Augmentation on tensors and the inputs of test-time augmentation (fer_core.train.augment)."""
 
 import torch
 
-from fer_core.augment import augment, tencrop_views, to_input
 from fer_core.config import AugmentConfig
-
+from fer_core.train.augment import augment, tencrop_views, to_input
 
 
 # -- augmentation and inputs ------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from fer_core import book
+from fer_core.book import make as book
 from fer_core.paths import ROOT
 
 
@@ -100,7 +100,7 @@ def test_the_toc_is_the_one_the_plans_make():
 
 
 def test_a_papers_head_names_its_title_and_chapter_beside_its_text(tmp_path):
-    from fer_core.papers import all_papers
+    from fer_core.verdicts.papers import all_papers
 
     (tmp_path / "a.yaml").write_text("paper: sixth\ntitle: 'Sixth, A paper'\ntext: sixth.txt\nchapter: 08_sixth\n")
     (tmp_path / "b.yaml").write_text("paper: cpu\nchapter: 07_cpu\n")  # no text: not a paper
@@ -118,7 +118,7 @@ def test_the_html_hides_the_plumbing_and_the_notebooks_keep_it(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("profile = 'test'", metadata={"tags": ["injected-parameters"]}),
-                nbformat.v4.new_code_cell("import numpy as np\nfrom fer_core import plots"),
+                nbformat.v4.new_code_cell("import numpy as np\nfrom fer_core.book import plots"),
                 nbformat.v4.new_code_cell("ch = Chapter.open('du')\nch.banner()"),
                 nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nch.recipe()"),
                 nbformat.v4.new_code_cell("ch.row_figures('resnet50')")]
@@ -168,11 +168,28 @@ def test_every_paper_chapter_has_the_templates_parameter_cell():
     """One structure: each paper chapter's parameter cell is new_paper.PARAMETERS (its example rows aside)."""
     import re
 
-    from fer_core.new_paper import PARAMETERS
-    from fer_core.papers import all_papers
+    from fer_core.book.new_paper import PARAMETERS
+    from fer_core.verdicts.papers import all_papers
 
     for paper in all_papers():
         nb = nbformat.read(ROOT / "notebooks" / f"{paper.chapter}.ipynb", as_version=4)
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         example = re.search(r"or a list such as (\[.*\])", cell.source).group(1)
         assert cell.source == PARAMETERS.format(example=example), paper.chapter
+
+
+def test_every_paper_chapters_shared_paragraphs_are_fer_cores():
+    """The paragraphs every chapter shares (answer, recipe, claims, results, figures, attention, pipeline
+    check, provenance) open with new_paper.SECTIONS' words, the ones a new chapter is generated with;
+    one changed in a chapter, or in fer_core alone, is found here."""
+    from fer_core.book.new_paper import SECTIONS, section_drift
+    from fer_core.verdicts.papers import all_papers
+
+    for paper in all_papers():
+        nb = nbformat.read(ROOT / "notebooks" / f"{paper.chapter}.ipynb", as_version=4)
+        assert section_drift(nb.cells, paper.key) == [], paper.chapter
+    nb = nbformat.read(ROOT / "notebooks" / f"{all_papers()[0].chapter}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith(SECTIONS["provenance"].split("\n")[0]))
+    cell.source = cell.source.replace("commit, device", "device")
+    assert section_drift(nb.cells, all_papers()[0].key) == ["provenance: '## Provenance' does not open with "
+                                                            "fer_core.book.new_paper.SECTIONS['provenance']"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_core.chapter import verdicts_export
-from fer_core.claims import PAPERS
+from fer_core.book.front import verdicts_export
+from fer_core.verdicts.claims import PAPERS
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")

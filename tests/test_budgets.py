@@ -1,5 +1,5 @@
 """A wall-clock budget (``train.budget``, the ``time_one_cycle`` schedule) and the CPU chapter's
-tables (``fer_core.budgets``)."""
+tables (``fer_core.verdicts.budgets``)."""
 import math
 import time
 
@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_core import budgets, ledger
-from fer_core.claims import read_claims
-from fer_core.engine import TimeOneCycle
+from fer_core.runs import ledger
+from fer_core.train.engine import TimeOneCycle
+from fer_core.verdicts import budgets
+from fer_core.verdicts.claims import read_claims
 
 
 def test_time_one_cycle_warms_up_then_reaches_its_floor_exactly_at_the_budget():
@@ -36,7 +37,7 @@ def test_a_budget_reads_minutes_and_the_time_schedule_needs_one(tiny_cfg):
 def budgeted(tmp_path_factory):
     """The cpu plan's test row (mini-Xception, a 4-second budget, a ceiling of 50 epochs) on the
     synthetic set, run through the run layer; its ledger rows."""
-    from fer_core.slices import Slice, execute
+    from fer_core.schedule.slices import Slice, execute
 
     tmp = tmp_path_factory.mktemp("cpu")
     return execute(Slice("cpu", "test", overrides=["train.progress=false", f"output.results_dir={tmp / 'results'}",
@@ -97,7 +98,7 @@ def test_context_figures_come_from_the_claims_with_their_lines():
 def test_a_resumed_budget_run_says_so_and_keeps_its_first_start(tiny_cfg):
     """#26 item 8: the resume's start used to overwrite provenance.started and nothing marked the
     record as resumed; the CPU chapter, which treats the wall clock as the measurement, shows it."""
-    from fer_core.runs import train
+    from fer_core.runs.runner import train
 
     cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]",
                    "train.budget=60", "train.scheduler.name=time_one_cycle", "train.epochs=3")

@@ -1,11 +1,10 @@
-"""Set-up from a config (fer_core.build): optimisers, schedules, precision defaults, a fold's data."""
+"""Set-up from a config (fer_core.train.build): optimisers, schedules, precision defaults, a fold's data."""
 
 import pytest
 import torch
+from fer_core.runs.runner import train
 
-from fer_core.build import Setup, build_optimizer, build_scheduler, load_data
-from fer_core.runs import train
-
+from fer_core.train.build import Setup, build_optimizer, build_scheduler, load_data
 
 
 # -- optimizers and schedules -------------------------------------------------------------------
@@ -48,7 +47,7 @@ def test_cuda_uses_bf16_autocast_and_channels_last(tiny_cfg):
 
 # -- precision and checkpoints on this CPU ---------------------------------------------------
 def test_cpu_defaults_follow_the_bf16_matrix_units(tiny_cfg, monkeypatch):
-    import fer_core.build as build
+    import fer_core.train.build as build
     from fer_core.models import REGISTRY
 
     monkeypatch.setattr(build, "cpu_bf16_units", lambda: ["amx_bf16"])

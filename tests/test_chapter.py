@@ -1,11 +1,12 @@
 """What a chapter draws from published records: per row its curves beside the paper's per-epoch
 values, its folds and its pooled confusion matrix."""
 import numpy as np
-
-from fer_core import ledger, plots
-from fer_core.chapter import Chapter
-from fer_core.plans import read_plan
 from fabricated import fabricate
+
+from fer_core.book import plots
+from fer_core.book.chapter import Chapter
+from fer_core.runs import ledger
+from fer_core.schedule.plans import read_plan
 
 
 def test_row_figures_draw_every_run_beside_the_papers_epochs(tmp_path, monkeypatch, capsys):
@@ -37,7 +38,7 @@ def test_row_figures_draw_every_run_beside_the_papers_epochs(tmp_path, monkeypat
 def test_a_published_record_from_uncommitted_code_is_flagged(tmp_path):
     import json
 
-    from fer_core.chapter import banner_text
+    from fer_core.book.prose import banner_text
 
     row = fabricate(tmp_path, "du", "resnet50", accuracy=0.44)
     fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.57)
@@ -54,7 +55,7 @@ def test_a_published_record_from_uncommitted_code_is_flagged(tmp_path):
 def test_the_queue_speed_table_reads_each_runs_own_clock_and_precision(tmp_path):
     import json
 
-    from fer_core import budgets
+    from fer_core.verdicts import budgets
 
     for fold in range(2):
         row = fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.8, fold=fold, dataset="ckplus", model="stn_sr",
@@ -78,8 +79,9 @@ def test_an_edited_ledger_changes_nothing_and_an_edited_record_is_refused_and_na
     record counts nowhere, and the chapter's banner names it."""
     import json
 
-    from fer_core.chapter import banner_text, published_view
-    from fer_core.verdicts import verdict_of
+    from fer_core.book.prose import banner_text
+    from fer_core.book.published import published_view
+    from fer_core.verdicts.rule import verdict_of
 
     for seed in (0, 1):
         fabricate(tmp_path, "du", "resnet50", accuracy=0.44, seed=seed, n=200)
@@ -104,7 +106,7 @@ def test_an_edited_ledger_changes_nothing_and_an_edited_record_is_refused_and_na
 
 
 def test_the_cpu_chapter_shows_the_records_numbers_not_the_ledgers(tmp_path):
-    from fer_core import budgets
+    from fer_core.verdicts import budgets
 
     row = fabricate(tmp_path, "cpu", "simple_cnn-5m", accuracy=0.62, n=200, model="simple_cnn",
                     history={"elapsed_s": [100.0, 200.0, 300.0]})
@@ -142,7 +144,8 @@ def test_the_committed_verdicts_are_what_the_front_chapter_shows(tmp_path):
 
     import pandas as pd
 
-    from fer_core.chapter import SYMBOL, VERDICTS_FILE, overview, write_verdicts
+    from fer_core.book.front import VERDICTS_FILE, overview, write_verdicts
+    from fer_core.book.tables import SYMBOL
     committed = VERDICTS_FILE.with_suffix(".csv")
     fresh = write_verdicts(path=tmp_path / "verdicts")
     assert committed.read_text() == fresh[0].read_text(), "run python -m fer_core.book verdicts (or refresh)"
@@ -161,8 +164,9 @@ def test_the_claim_explorer_is_the_verdicts_file_with_each_rows_records_and_comm
 
     import pandas as pd
 
-    from fer_core.chapter import SYMBOL, VERDICTS_FILE
-    from fer_core.explorer import explorer_table
+    from fer_core.book.explorer import explorer_table
+    from fer_core.book.front import VERDICTS_FILE
+    from fer_core.book.tables import SYMBOL
 
     table = pd.read_csv(VERDICTS_FILE.with_suffix(".csv"), keep_default_na=False)
     (tmp_path / "queue_cpu.csv").write_text("item,slice,hours left (at most),estimated\n"

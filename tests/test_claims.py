@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from fer_core import ledger
-from fer_core.claims import CLAIMS_FILE, claims_of, read_claims, row_ref
-from fer_core.plans import PAPERS_DIR, leaf_keys, read_plan
+from fer_core.runs import ledger
+from fer_core.schedule.plans import PAPERS_DIR, leaf_keys, read_plan
+from fer_core.verdicts.claims import CLAIMS_FILE, claims_of, read_claims, row_ref
 
 PAPERS_TEXT = Path(__file__).resolve().parent.parent.parent / "shared" / "papers"
 SHORT = {"pham": "pham_2020_residual_masking_network.txt",

@@ -5,11 +5,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from fabricated import write_png
+
 from fer_core.cli import main as cli
-from fer_core.data import EMOTIONS, SYNTHETIC_NOTE, DataError, load, resolve
-from fer_core.data import readers
+from fer_core.data import EMOTIONS, SYNTHETIC_NOTE, DataError, load, readers, resolve
 from fer_core.data.synthetic import make_synthetic
 
 
@@ -236,7 +235,7 @@ def test_real_fer2013_split_sizes_and_counts(fer2013):
 
 
 def test_second_load_reads_the_cache(shared_data, fer2013, monkeypatch):
-    """The second load never decodes an image (its speed is measured by `python -m fer_core.bench data`)."""
+    """The second load never decodes an image (its speed is measured by `python -m fer_core.schedule.bench data`)."""
     def boom(*a, **k):
         raise AssertionError("decoded again instead of reading the cache")
     monkeypatch.setattr("fer_core.data.read_fer2013_folders", boom)

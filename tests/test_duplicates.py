@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_core.data import load
-from fer_core.data import duplicates
+from fer_core.data import duplicates, load
 
 
 @pytest.fixture
@@ -50,9 +49,10 @@ def test_the_scores_without_twins_come_from_the_predictions(data):
 
 
 def test_a_record_shows_both_scores_and_old_records_without_the_file_read_as_missing(tmp_path):
-    from fer_core import ledger
-    from fer_core.verdicts import values_of
     from fabricated import fabricate
+
+    from fer_core.runs import ledger
+    from fer_core.verdicts.rule import values_of
 
     row = fabricate(tmp_path, "du", "resnet50", accuracy=0.6, n=100)
     fabricate(tmp_path, "du", "improved_resnet50", accuracy=0.7, n=100)
@@ -65,8 +65,9 @@ def test_a_record_shows_both_scores_and_old_records_without_the_file_read_as_mis
 
 def test_fer2013_has_its_known_twins_and_the_command_scores_only_records_of_the_same_data(
         fer2013, shared_data, tmp_path, capsys):
-    from fer_core.cli import main
     from fabricated import fabricate
+
+    from fer_core.cli import main
 
     twins = duplicates.training_twins(fer2013)
     same = twins.table["target"] == twins.table["twin_target"]

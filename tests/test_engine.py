@@ -1,4 +1,4 @@
-"""The training loop (fer_core.engine): determinism, exact resume, early stopping, checkpoints by
+"""The training loop (fer_core.train.engine): determinism, exact resume, early stopping, checkpoints by
 elapsed time, and the loop on its own, without run folders."""
 
 import numpy as np
@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from fer_core.config import ConfigError
-from fer_core.runs import train
-from fer_core.records import RunExistsError, RunPaths
-
+from fer_core.runs.records import RunExistsError, RunPaths
+from fer_core.runs.runner import train
 
 
 def _seeded(history: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +40,7 @@ def test_killed_and_resumed_run_equals_a_straight_run(tiny_cfg):
 
 def test_early_stopping_on_validation_accuracy(tiny_cfg, monkeypatch):
     # validation accuracy falls after epoch 1, so patience 2 stops after epoch 3 and selects epoch 1
-    import fer_core.engine as engine
+    import fer_core.train.engine as engine
 
     def falling(model, val_set, setup, cfg):
         falling.calls += 1
@@ -68,8 +67,8 @@ def test_unknown_loss_term_is_a_config_error(tiny_cfg):
 def test_checkpoints_by_elapsed_time_resume_exactly(tiny_cfg, monkeypatch):
     """With a long ``checkpoint_every``, last.pt is written after the first epoch and at the end
     only; a run killed in between resumes from epoch 1 and ends where a straight run does."""
-    import fer_core.checkpoints as checkpoints
-    import fer_core.engine as engine
+    import fer_core.train.checkpoints as checkpoints
+    import fer_core.train.engine as engine
 
     written = []
     save = checkpoints.save
@@ -100,8 +99,8 @@ def test_a_long_epoch_is_checkpointed_within_itself_and_resumes_from_that_step_e
     """An epoch of an hour (ResMaskingNet at 224x224 on a CPU) is checkpointed within itself every
     ``checkpoint_within_epoch``: killed after such a checkpoint, the run continues from that step,
     with both random states and the running sums, to the straight run's numbers."""
-    import fer_core.checkpoints as checkpoints
-    import fer_core.engine as engine
+    import fer_core.train.checkpoints as checkpoints
+    import fer_core.train.engine as engine
 
     args = ("train.epochs=2", "train.batch_size=16", "model.kwargs.dropout=0.5", "eval.tta=[]",
             "train.checkpoint_every=1h")
@@ -131,8 +130,8 @@ def test_a_long_epoch_is_checkpointed_within_itself_and_resumes_from_that_step_e
 
 
 def test_a_time_limit_stops_a_long_epoch_at_its_checkpoint_within_it(tiny_cfg, monkeypatch):
-    import fer_core.engine as engine
-    from fer_core.engine import TimeLimitReached
+    import fer_core.train.engine as engine
+    from fer_core.train.engine import TimeLimitReached
 
     clock = iter(range(0, 10 ** 6, 7))
     monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
@@ -150,8 +149,8 @@ def test_a_time_limit_leaves_room_for_the_test_and_attention_of_a_trained_run(ti
     before them, checkpointed, and the next call tests it to the record of one straight call."""
     import time
 
-    import fer_core.runs as runs
-    from fer_core.engine import TimeLimitReached
+    import fer_core.runs.runner as runs
+    from fer_core.train.engine import TimeLimitReached
 
     monkeypatch.setattr(runs, "ATTENTION_UNMEASURED_S", 10 ** 6)  # no record of this model: the default reserve
     cfg = tiny_cfg("run=finishing", "train.epochs=1", "eval.tta=[]", "eval.attention=2")
@@ -168,8 +167,8 @@ def test_a_time_limit_leaves_room_for_the_test_and_attention_of_a_trained_run(ti
 def test_the_loop_runs_without_run_folders(tiny_cfg, tmp_path):
     """What a notebook or a benchmark calls: a Training fitted in memory, no file written, the best
     epoch's weights kept in the state, and the same history as the run layer's."""
-    from fer_core.build import load_data
-    from fer_core.engine import Training, fit
+    from fer_core.train.build import load_data
+    from fer_core.train.engine import Training, fit
 
     cfg = tiny_cfg("run=loop", "train.epochs=2", "eval.tta=[]", "eval.attention=0")
     data = load_data(cfg)

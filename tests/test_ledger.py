@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from fer_core import ledger
+from fer_core.runs import ledger
 
 
 def _checkout(tmp_path):
@@ -42,7 +42,7 @@ def test_the_same_record_named_two_ways_gets_one_row(tmp_path):
 def test_a_damaged_ledger_is_named_before_training_and_never_extended(tiny_cfg, damage):
     """#26 item 4: a ledger cut mid-line used to read silently and then be corrupted for good by the
     next append; one with a foreign header let a full run train, then ended with a KeyError."""
-    from fer_core.runs import train
+    from fer_core.runs.runner import train
 
     cfg = tiny_cfg("data.synthetic_size=[56, 28, 28]", "data.subset=null", "eval.attention=0", "eval.tta=[]")
     first = train(cfg)
@@ -92,4 +92,4 @@ def test_the_run_layer_is_the_ledgers_one_writer():
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "ledger"):
                 writers.append(path.name)
-    assert writers == ["runs.py"]
+    assert writers == ["runner.py"]

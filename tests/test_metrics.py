@@ -1,10 +1,9 @@
-"""Classification metrics against hand-computed cases (fer_core.metrics)."""
+"""Classification metrics against hand-computed cases (fer_core.train.metrics)."""
 
 import numpy as np
 import pytest
 
-from fer_core.metrics import classification_metrics
-
+from fer_core.train.metrics import classification_metrics
 
 
 # -- metrics ------------------------------------------------------------------------------------

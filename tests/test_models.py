@@ -5,15 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fer_core import kernels
 from fer_core.cli import main as cli
 from fer_core.config import LossConfig
-from fer_core.runs import train
-from fer_core.losses import LOSS_TERMS, Criterion, logits_of
 from fer_core.models import REGISTRY, count_parameters, create_model, load_weights
 from fer_core.models.resmasking import MaskingBlock, ResMaskingNet
 from fer_core.models.stn_sr import EDSR, SpatialTransformer
 from fer_core.models.xception_separable import Residual1, Residual2
+from fer_core.runs.runner import train
+from fer_core.train import kernels
+from fer_core.train.losses import LOSS_TERMS, Criterion, logits_of
 
 NAMES = sorted(REGISTRY)
 PAPER_MODELS = ["resmaskingnet", "rmrn18", "rmrn34", "improved_resnet50", "xception_separable", "stn_sr", "edsr_x2"]

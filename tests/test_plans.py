@@ -2,12 +2,12 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_core import ledger
-from fer_core.chapter import Chapter
+from fer_core.book.chapter import Chapter
 from fer_core.config import ConfigError
-from fer_core.plans import PAPERS_DIR, checkpoint_of, config_for, read_plan
-from fer_core.slices import Slice, execute
 from fer_core.models import REGISTRY
+from fer_core.runs import ledger
+from fer_core.schedule.plans import PAPERS_DIR, checkpoint_of, config_for, read_plan
+from fer_core.schedule.slices import Slice, execute
 
 
 # -- plans --------------------------------------------------------------------------------------
@@ -58,14 +58,14 @@ PLAN_ERRORS = [
 
 @pytest.mark.parametrize(("text", "message"), PLAN_ERRORS)
 def test_plan_errors_name_the_problem(tmp_path, monkeypatch, text, message):
-    monkeypatch.setattr("fer_core.plans.PAPERS_DIR", tmp_path)
+    monkeypatch.setattr("fer_core.schedule.plans.PAPERS_DIR", tmp_path)
     (tmp_path / "x.yaml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         read_plan("x")
 
 
 def test_a_missing_plan_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr("fer_core.plans.PAPERS_DIR", tmp_path)
+    monkeypatch.setattr("fer_core.schedule.plans.PAPERS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="No plan for paper 'nope'"):
         read_plan("nope")
 
@@ -151,8 +151,8 @@ def test_row_selection_by_profile_or_by_name():
 
 
 def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(run_sets):
-    from fer_core.evaluate import outputs
-    from fer_core.runs import restore
+    from fer_core.runs.runner import restore
+    from fer_core.train.evaluate import outputs
 
     sets = [*run_sets, "train.epochs=1"]
     (row,) = execute(Slice("qin", "test", rows=["digits-stn-cnn"], overrides=sets)).to_dict("records")
@@ -164,7 +164,7 @@ def test_the_stn_check_runs_on_digits_and_exposes_the_aligned_images(run_sets):
 
 
 def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path, run_sets):
-    from fer_core.runs import restore
+    from fer_core.runs.runner import restore
 
     sets = [*run_sets, "data.synthetic_size=[120, 40, 40]", "data.subset=null"]
     plan = read_plan("qin")
@@ -184,7 +184,7 @@ def test_sr_rows_load_the_sr_net_trained_alone_and_keep_it_frozen(tmp_path, run_
 
 
 def test_a_chapters_epochs_and_results_dir_reach_every_run():
-    from fer_core.plans import notebook_settings
+    from fer_core.schedule.plans import notebook_settings
 
     sets = notebook_settings(["seed=3"], device="cpu", progress=False, epochs=5, results_dir="/tmp/elsewhere")
     cfg = config_for(read_plan("du"), "improved_resnet50", "smoke", overrides=sets)

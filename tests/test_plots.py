@@ -1,9 +1,10 @@
-"""The book's figures and tables (fer_core.plots), on fabricated records with known numbers."""
+"""The book's figures and tables (fer_core.book.plots), on fabricated records with known numbers."""
 import pandas as pd
 from fabricated import fabricate
 
-from fer_core import ledger, plots
-from fer_core.stats import wilson
+from fer_core.book import plots
+from fer_core.runs import ledger
+from fer_core.train.stats import wilson
 
 
 def test_the_evaluation_summary_gives_every_accuracy_its_wilson_interval(tmp_path):

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from fabricated import fabricate
 
-from fer_core import chapter, ledger, records
+from fer_core.book import published as book_published
 from fer_core.cli import main
-from fer_core.records import MANIFEST
-from fer_core.verdicts import NOT_TESTED, REPRODUCED, verdict_of
+from fer_core.runs import ledger, records
+from fer_core.runs.records import MANIFEST
+from fer_core.verdicts.rule import NOT_TESTED, REPRODUCED, verdict_of
 
 DU = {"paper": "du", "table": "T1", "label": "Improved", "row": "improved_resnet50", "versus": "", "dataset": "fer2013",
       "split": "val", "metric": "last:val_acc", "relation": "=", "value": 57.31, "unit": "%", "source": "s",
@@ -33,7 +34,7 @@ def _record(folder, paper="du"):
 
 
 def _verdict(folder):
-    return verdict_of(DU, chapter.published(folder))
+    return verdict_of(DU, book_published.published(folder))
 
 
 def test_a_sound_record_counts(published):
@@ -44,27 +45,27 @@ def test_a_sound_record_counts(published):
 def test_an_edited_history_is_refused_naming_the_file(published):
     hist = _record(published) / "history.csv"
     hist.write_text(hist.read_text().replace("0.57", "0.45"))  # the book's only reproduced claim flipped
-    runs, refused = chapter.published_view(published)
+    runs, refused = book_published.published_view(published)
     assert len(runs) == 0 and refused["problems"].tolist() == ["history.csv changed since the record was sealed"]
     assert _verdict(published).verdict == NOT_TESTED
 
 
 def test_an_edited_duplicate_free_file_is_refused(published):
     (_record(published) / records.DUPLICATE_FREE).write_text(json.dumps({"duplicate_free": {"accuracy": 0.95}}))
-    assert "duplicate_free.json was written after the record was sealed" in chapter.published_view(published)[1][
+    assert "duplicate_free.json was written after the record was sealed" in book_published.published_view(published)[1][
         "problems"].iloc[0]
 
 
 def test_a_truncated_metrics_json_is_refused_naming_it_not_a_traceback(published):
     metrics = _record(published) / records.FINISHED
     metrics.write_text(metrics.read_text()[:40])
-    problems = chapter.published_view(published)[1]["problems"].iloc[0]
+    problems = book_published.published_view(published)[1]["problems"].iloc[0]
     assert problems == "metrics.json changed since the record was sealed"
 
 
 def test_an_unsealed_record_does_not_count(published):
     (_record(published) / MANIFEST).unlink()
-    assert chapter.published_view(published)[1]["problems"].iloc[0].startswith("no manifest.json")
+    assert book_published.published_view(published)[1]["problems"].iloc[0].startswith("no manifest.json")
 
 
 def test_the_ledger_is_not_read_wiped_copied_over_or_pointing_outside(published, tmp_path_factory):
@@ -87,7 +88,7 @@ def test_a_second_record_of_one_run_is_an_error_naming_both(published):
     original = _record(published)
     shutil.copytree(original, original.with_name(original.name + "-copy"))
     with pytest.raises(ledger.LedgerError, match=r"Two records of one run .*fixture and .*fixture-copy"):
-        chapter.published_view(published)
+        book_published.published_view(published)
 
 
 def test_ledger_rebuild_writes_the_index_from_the_valid_records(published, capsys):
@@ -110,7 +111,7 @@ def test_seal_writes_a_manifest_only_for_a_record_that_recomputes(published, cap
 
 
 def test_overwrite_moves_the_old_record_out_of_the_published_view_and_files_the_new_one(tiny_cfg, tmp_path):
-    from fer_core.runs import run
+    from fer_core.runs.runner import run
     first = run(tiny_cfg("train.epochs=1"))
     second = run(tiny_cfg("train.epochs=1", "output.overwrite=true", "seed=0"), reuse=False)
     rows = ledger.read_ledger(tmp_path / "r")
@@ -130,8 +131,8 @@ def test_recomputed_attention_is_sealed_anew(published):
 
 @pytest.mark.parametrize("spelling", ["../shared/data", "{abs}", "{abs}/", "../shared/../shared/data"])
 def test_published_records_are_found_from_any_spelling_of_the_data_folder(shared_data, spelling):
-    from fer_core.plans import config_for, read_plan
     from fer_core.paths import ROOT
+    from fer_core.schedule.plans import config_for, read_plan
 
     name = config_for(read_plan("qin"), "stn-ckplus", "paper", fold=3,
                       data_dir=spelling.format(abs=shared_data.resolve())).run_name
@@ -142,7 +143,7 @@ def test_a_new_runs_name_hashes_the_datas_content_not_its_path(tmp_path):
     """The same fer2013.csv in two folders gives one run name; a changed face gives another."""
     from fer_core.data import _fingerprint_cached
     from fer_core.data.synthetic import make_synthetic
-    from fer_core.plans import config_for, read_plan
+    from fer_core.schedule.plans import config_for, read_plan
 
     syn = make_synthetic(7, 7, 7, seed=0)
     usage = [{"train": "Training", "val": "PublicTest", "test": "PrivateTest"}[s] for s in syn["split"]]

@@ -1,8 +1,8 @@
 """A queue of plan slices: read with clear errors, its status with hours, run in order, resumed
 across time limits to the records of one straight call."""
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_core import hardware, queues, slices, speed
 from fer_core.cli import main as cli
-from fer_core.ledger import read_ledger
-from fer_core.locks import RunLockedError, run_lock
-from fer_core.records import RunPaths, RunRecord
+from fer_core.runs.ledger import read_ledger
+from fer_core.runs.locks import RunLockedError, run_lock
+from fer_core.runs.records import RunPaths, RunRecord
+from fer_core.schedule import queues, slices, speed
+from fer_core.train import hardware
 
 
 def _queue(tmp_path, text: str):
@@ -99,8 +100,8 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
 
 
 def test_a_paper_profile_run_refuses_uncommitted_code_and_names_the_files(monkeypatch, tmp_path):
-    import fer_core.records as records
-    from fer_core import slices
+    import fer_core.runs.records as records
+    from fer_core.schedule import slices
 
     monkeypatch.setattr(records, "git_commit", lambda: {"commit": "abc", "dirty": True,
                                                         "changed_files": ["fer_core/engine.py"], "diff_sha256": "f00"})
@@ -118,7 +119,7 @@ def test_a_paper_profile_run_refuses_uncommitted_code_and_names_the_files(monkey
 def test_a_dirty_tree_is_named_in_the_provenance(tmp_path):
     import subprocess
 
-    from fer_core.records import git_commit
+    from fer_core.runs.records import git_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
@@ -141,8 +142,8 @@ def test_a_dirty_tree_is_named_in_the_provenance(tmp_path):
 def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapter_reads_it(tmp_path):
     import pandas as pd
 
-    from fer_core import queues
-    from fer_core.chapter import gpu_wait
+    from fer_core.book.front import gpu_wait
+    from fer_core.schedule import queues
 
     table = pd.DataFrame([{"item": 1, "slice": "pham: resmaskingnet seeds 0", "runs": 1, "finished": 0,
                            "in progress": 0, "left": 1, "hours left (at most)": 240.0}])
@@ -155,7 +156,7 @@ def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapte
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="the kernel has no autogroup scheduling")
 def test_a_low_priority_session_leader_lowers_its_scheduling_group_and_a_terminal_command_does_not():
-    probe = ("import importlib.util as u, json; "  # fer_core.hardware alone: no torch to import, twice
+    probe = ("import importlib.util as u, json; "  # fer_core.train.hardware alone: no torch to import, twice
              f"s = u.spec_from_file_location('hardware', {str(Path(hardware.__file__))!r}); "
              "m = u.module_from_spec(s); s.loader.exec_module(m); "
              "print(json.dumps([m.nice_the_session_too(), open('/proc/self/autogroup').read().split()[-1:]]))")
@@ -227,8 +228,8 @@ def test_a_killed_worker_is_replaced_and_the_queue_says_to_run_again(tmp_path, m
             return self.returncode
 
     from types import SimpleNamespace
-    monkeypatch.setattr(cli_module, "subprocess", SimpleNamespace(Popen=Worker))
-    monkeypatch.setattr(cli_module, "time", SimpleNamespace(sleep=lambda s: None))
+    monkeypatch.setattr(queues, "subprocess", SimpleNamespace(Popen=Worker))
+    monkeypatch.setattr(queues, "time", SimpleNamespace(sleep=lambda s: None))
     monkeypatch.setattr(cli_module, "_yield_to_other_work", lambda: None)
     assert cli(["queue", path, "--workers", "2"]) == 0
     out = capsys.readouterr().out
@@ -242,9 +243,10 @@ def test_a_killed_worker_is_replaced_and_the_queue_says_to_run_again(tmp_path, m
 def test_a_started_run_is_named_in_progress_by_its_row_from_the_saved_status(tmp_path, monkeypatch):
     """The chapter's table marks a row with an unfinished queue run (no verdict reads it)."""
     from fabricated import fabricate
-    from fer_core.chapter import Chapter
-    from fer_core.ledger import read_ledger as ledger_rows
-    from fer_core.plans import read_plan
+
+    from fer_core.book.chapter import Chapter
+    from fer_core.runs.ledger import read_ledger as ledger_rows
+    from fer_core.schedule.plans import read_plan
     entry = ("resmaskingnet-fer2013-s0-0a1b2c3d (epoch 3 of 50; validation 41.0 52.3* 50.9; within epoch 4 at step "
              "120; 130.5 h left at most)")
     pd.DataFrame({"item": [11], "slice": ["pham: resmaskingnet seeds 0"], slices.STARTED: [entry],
@@ -253,7 +255,7 @@ def test_a_started_run_is_named_in_progress_by_its_row_from_the_saved_status(tmp
     assert list(found) == ["resmaskingnet"] and found["resmaskingnet"][0].startswith(entry)
     assert "as of 2026-12-07 (cpu queue)" in found["resmaskingnet"][0]
     fabricate(tmp_path / "pub", "pham", "resnet34", accuracy=0.7, n=100)
-    monkeypatch.setattr("fer_core.chapter.in_progress", lambda p, v: slices.in_progress(p, v, tmp_path))
+    monkeypatch.setattr("fer_core.book.tables.in_progress", lambda p, v: slices.in_progress(p, v, tmp_path))
     table = Chapter("pham", "paper", read_plan("pham"), ledger_rows(tmp_path / "pub"), None).results()
     assert table.loc["resmaskingnet", "accuracy (%)"] == "not run"
     assert table.loc["resmaskingnet", "in progress"].startswith("resmaskingnet-fer2013-s0-0a1b2c3d (epoch 3 of 50")

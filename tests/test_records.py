@@ -1,4 +1,4 @@
-"""Run records on disk (fer_core.records): written whole with metrics.json last, read back, and
+"""Run records on disk (fer_core.runs.records): written whole with metrics.json last, read back, and
 checked against their own predictions."""
 import json
 
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from fabricated import fabricate
 
-from fer_core import ledger, records
-from fer_core.records import FILES, FINISHED, RunPaths, RunRecord
+from fer_core.runs import ledger, records
+from fer_core.runs.records import FILES, FINISHED, RunPaths, RunRecord
 
 
 def test_metrics_json_is_the_last_file_written_then_the_manifest_seals_the_record(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The run layer (fer_core.runs): records of finished runs, never overwritten, re-evaluated; resumes
+"""The run layer (fer_core.runs.runner): records of finished runs, never overwritten, re-evaluated; resumes
 that keep the precision they started with."""
 import json
 
@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from fer_core.cli import main as cli
-from fer_core.evaluate import TTA, predict
-from fer_core.runs import evaluate_run, run, train
-from fer_core.records import RunExistsError, RunPaths
-
+from fer_core.runs.records import RunExistsError, RunPaths
+from fer_core.runs.runner import evaluate_run, run, train
+from fer_core.train.evaluate import TTA, predict
 
 
 # -- training runs ------------------------------------------------------------------------------
@@ -33,7 +32,7 @@ def test_run_record_has_everything(finished):
     files = {p.name for p in record.path.iterdir()}
     assert files == {"metrics.json", "history.csv", "predictions.csv", "roc.json", "config.yaml", "provenance.json",
                      "attention.npz", "manifest.json"}
-    from fer_core.records import verify
+    from fer_core.runs.records import verify
     assert verify(record.path) == []  # sealed: every file as its manifest says
     assert not list(record.path.glob("*.pt")), "checkpoints belong in the checkpoint dir, not the record"
     assert (RunPaths.of(cfg).checkpoints / "best.pt").is_file()
@@ -70,7 +69,7 @@ def test_evaluate_reproduces_the_recorded_metrics(finished, capsys):
 
 
 def test_random_views_are_seeded_and_do_not_depend_on_the_batch_size(finished):
-    from fer_core.runs import restore
+    from fer_core.runs.runner import restore
 
     model, setup, data, cfg = restore(finished[1])
     test = data.select("test")
@@ -111,8 +110,8 @@ def test_train_command(tiny_cfg, tmp_path, capsys):
     assert cli(args) == 2 and "already finished" in capsys.readouterr().err
 
 def test_a_resumed_run_keeps_the_precision_it_started_with(tiny_cfg, monkeypatch):
-    import fer_core.build as build
-    import fer_core.checkpoints as checkpoints
+    import fer_core.train.build as build
+    import fer_core.train.checkpoints as checkpoints
 
     monkeypatch.setattr(build, "cpu_bf16_units", lambda: ["amx_bf16"])
     cfg = tiny_cfg("run=prec", "train.epochs=2")
@@ -120,7 +119,7 @@ def test_a_resumed_run_keeps_the_precision_it_started_with(tiny_cfg, monkeypatch
     monkeypatch.setattr(build, "cpu_bf16_units", lambda: [])  # the defaults change under the run
     rec = train(cfg, resume=True)
     assert rec.provenance["precision"]["autocast"] == "bfloat16" and rec.provenance["precision"]["channels_last"]
-    from fer_core.hardware import cpu_bf16_units
+    from fer_core.train.hardware import cpu_bf16_units
 
     assert rec.provenance["cpu_bf16_units"] == cpu_bf16_units() and rec.provenance["cpu"]  # the machine's own
     # a checkpoint of the engine before precision was recorded: its defaults then (float32 on the CPU)

@@ -92,7 +92,8 @@ def test_a_sixth_paper_reaches_the_front_chapter_with_no_edit_outside_its_files(
 
     out = json.loads(_run(["-c", """
 import json
-from fer_core.chapter import CHAPTERS, overview
+from fer_core.book.chapter import CHAPTERS
+from fer_core.book.front import overview
 counts, table = overview()
 print(json.dumps({"chapter": CHAPTERS["sixth"], "counts": counts.loc["Sixth et al."].to_dict(),
                   "verdicts": table[table["chapter"].str.contains("08_sixth")]["verdict"].tolist()}))

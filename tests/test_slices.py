@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_core import ledger, slices
 from fer_core.cli import main as cli
 from fer_core.config import parse_duration
+from fer_core.runs import ledger
+from fer_core.schedule import slices
 
 
 def test_ranges_and_durations_parse():
@@ -86,7 +87,7 @@ def _node_site(folder):
     preinstalled PyTorch of a GPU node, for a fresh virtual environment to see."""
     from importlib import metadata
 
-    from fer_core.bundle import NODE_PROVIDES, requirements
+    from fer_core.schedule.bundle import NODE_PROVIDES, requirements
 
     folder.mkdir()
     for name in requirements(NODE_PROVIDES, f"{sys.version_info.major}.{sys.version_info.minor}"):
@@ -108,7 +109,7 @@ def test_the_bundle_runs_a_slice_in_a_fresh_environment_with_the_network_unused(
     assert cli(["bundle", str(out), "--data", "ckplus", "--data-dir", str(shared_data)]) == 0
     wheels = {p.name.split("-")[0].lower() for p in (out / "wheels").glob("*.whl")}
     assert {"captum", "timm", "pandas", "pydantic"} <= wheels and not wheels & {"torch", "torchvision"}
-    assert (out / "data" / "ckplus.tar.gz").is_file() and (out / "src" / "fer_core" / "engine.py").is_file()
+    assert (out / "data" / "ckplus.tar.gz").is_file() and (out / "src" / "fer_core" / "train" / "engine.py").is_file()
     venv = tmp_path / "node-venv"
     subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
     site = next(venv.glob("lib/python*/site-packages"))
@@ -140,7 +141,7 @@ def local_ray():
 def test_ray_runs_a_slice_to_the_serial_numbers_and_reports_a_failure(tmp_path, local_ray):
     import torch
 
-    from fer_core.executors import execute_ray
+    from fer_core.schedule.executors import execute_ray
 
     rows = ["digits-cnn", "digits-stn-cnn"]
     sl = slices.Slice("qin", "test", rows, [0, 1], overrides=[*RAY_SETS, f"output.results_dir={tmp_path / 'ray'}",
@@ -177,19 +178,19 @@ def test_ray_runs_a_slice_to_the_serial_numbers_and_reports_a_failure(tmp_path, 
 def test_a_ray_worker_killed_mid_run_is_reported_and_the_other_records_stay(tmp_path, local_ray, monkeypatch):
     """A worker process dies (SIGKILL) inside the first epoch of one run, both times it is tried:
     the driver reports that run as failed, with the cause, and files the other run whole."""
-    from fer_core import executors
-    from fer_core.records import RunRecord
+    from fer_core.runs.records import RunRecord
+    from fer_core.schedule import executors
 
     real = executors._train_remotely
 
-    def killed_in_training(spec, *args):  # runs in the worker: its own fer_core.engine is patched
+    def killed_in_training(spec, *args):  # runs in the worker: its own fer_core.train.engine is patched
         import os
         import signal
 
-        import fer_core.engine
+        import fer_core.train.engine
 
         if spec.seed == 1:
-            fer_core.engine.train_one_epoch = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+            fer_core.train.engine.train_one_epoch = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
         return real(spec, *args)
     monkeypatch.setattr(executors, "_train_remotely", killed_in_training)
     sl = slices.Slice("qin", "test", ["digits-cnn"], [0, 1], overrides=[
@@ -208,8 +209,9 @@ def test_a_machine_whose_default_precision_differs_from_a_rows_published_runs_le
                                                                                                    monkeypatch):
     """A CPU without bf16 units trains float32 by default: it must not add float32 runs to a row whose
     published runs are bf16 (the row would get no verdict); it leaves them, saying why."""
-    import fer_core.build as build
     from fabricated import fabricate
+
+    import fer_core.train.build as build
     sl = slices.Slice("du", "paper", ["resnet50"], [0, 1], overrides=[f"output.results_dir={tmp_path}"])
     spec = slices.runs_of(sl)[1]
     fabricate(tmp_path, "du", "resnet50", accuracy=0.59, n=100, seed=0, dataset=spec.cfg.data.source,

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from fer_core import speed
 from fer_core.cli import main as cli
+from fer_core.schedule import speed
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_the_runs_own_batch_size_is_read_where_measured_and_named_where_not(benc
 def test_a_checkpoints_epochs_are_read_without_its_weights_and_a_bad_one_counts_none(tmp_path):
     import torch
 
-    from fer_core import checkpoints
+    from fer_core.train import checkpoints
 
     assert checkpoints.epochs_done(tmp_path) == 0
     checkpoints.save({"model": {"w": torch.ones(3)}, "state": {"epoch": 7}}, tmp_path / checkpoints.LAST)
@@ -73,12 +73,11 @@ def test_list_prints_hours_per_run_and_for_the_rest(capsys):
 
 
 def test_measure_takes_each_model_at_the_batch_size_its_runs_train_at(monkeypatch):
-    from fer_core import bench, slices
-    from fer_core.cli import _measure
+    from fer_core.schedule import bench, slices
 
     calls = []
     monkeypatch.setattr(bench, "bench_train", lambda device, cases, size, batch, steps, *args, **kw: calls.append(
         (batch, steps, sorted(name for name, _, _ in cases), kw["merge"])))
-    _measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]), slices.Slice("du", "paper", ["resnet50"])],
+    bench.measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]), slices.Slice("du", "paper", ["resnet50"])],
              None)
     assert calls == [(16, 16, ["stn_sr", "stn_sr"], True), (32, 8, ["resnet50"], True)]

@@ -6,7 +6,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fer_core.data import load
-from fer_core.runs import train
+from fer_core.runs.runner import train
 
 MAJORITY_PRIVATE_TEST = 879 / 3589  # 'happy' in PrivateTest: 24.5%
 

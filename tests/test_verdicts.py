@@ -1,12 +1,24 @@
 """The verdict rule, pinned on hand-made cases (every boundary), and read from run records."""
 import pandas as pd
 import pytest
-
-from fer_core import ledger
-from fer_core.claims import read_claims
-from fer_core.verdicts import (NOT_COMPARABLE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate, judge,
-                               published_runs, readings_of, summary, tolerance, verdict_of, assess)
 from fabricated import fabricate
+
+from fer_core.runs import ledger
+from fer_core.verdicts.claims import read_claims
+from fer_core.verdicts.rule import (
+    NOT_COMPARABLE,
+    NOT_REPRODUCED,
+    NOT_TESTED,
+    REPRODUCED,
+    Estimate,
+    assess,
+    judge,
+    published_runs,
+    readings_of,
+    summary,
+    tolerance,
+    verdict_of,
+)
 
 
 def claim(**kw) -> dict:

@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
+from ..paths import DUPLICATE_FREE
+
 METHOD = "exact pixel identity after decoding (BLAKE2 hash, then pixel check); near-duplicates not caught"
-FILE = "duplicate_free.json"
+FILE = DUPLICATE_FREE  # the record file it is kept in
 
 
 def pixel_keys(images: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Every model takes the engine's input, a float batch ``B x in_channels x input_size x
 input_size`` made from the grey 48x48 faces, and returns class logits, or a dict with
-``logits`` plus whatever extra terms its losses need (see ``fer_core.losses``). ``cam_layer``
+``logits`` plus whatever extra terms its losses need (see ``fer_core.train.losses``). ``cam_layer``
 names the layer Grad-CAM explains (the last convolutional stage): a dotted path in the model, or
 a function of the model returning the layer; None for a model with no classifier to explain.
 """
@@ -162,8 +162,15 @@ def load_weights(model: nn.Module, path: str | Path, partial: bool = False) -> l
     return []
 
 
-from . import keras_h5  # noqa: E402  (no models: the Keras reader)
-
 # each import registers that file's models
-from . import (baselines, improved_resnet50, mini_xception, resmasking, rmrn, simple_cnn, stn_sr,  # noqa: E402,F401
-               xception_separable)
+from . import (  # noqa: E402,F401
+    baselines,
+    improved_resnet50,
+    keras_h5,  # noqa: E402  (no models: the Keras reader)
+    mini_xception,
+    resmasking,
+    rmrn,
+    simple_cnn,
+    stn_sr,
+    xception_separable,
+)

@@ -23,7 +23,7 @@ class ResMaskingReconstructionNet(ResMaskingNet):
     conv give p' with the input's channels, resized to the input's size when it is not a
     multiple of 32. The forward pass returns ``logits``, ``reconstruction`` (p') and ``masks``
     (every P_S), so that the engine logs L_CE, L_rec (eq. 3) and L_margin (eq. 4) apart
-    (see ``fer_core.losses``).
+    (see ``fer_core.train.losses``).
     """
 
     def __init__(self, layers=(3, 4, 6, 3), num_classes: int = 7, in_channels: int = 3,

@@ -1,0 +1,82 @@
+"""The front chapter's answer: the verdict counts per paper, every claim with its verdict, the
+verdicts as data (``results/verdicts.csv`` and ``.json``), and what waits for a GPU."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..paths import ROOT, bench_file
+from ..verdicts import rule as verdicts
+from ..verdicts.claims import PAPERS, read_claims
+from .published import published
+from .tables import SYMBOL, grouped, verdict_table
+
+#: the verdicts as data (``results/verdicts.csv`` and ``.json``), what the front chapter shows
+VERDICTS_FILE = ROOT / "results" / "verdicts"
+
+EXPORT_COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value_text",
+                  "unit", "ours", "ours_mean", "ours_half_width_95", "ours_n", "ours_df", "per_seed", "verdict",
+                  "direction", "readings", "reason", "tolerance", "not_comparable", "note", "source", "quote",
+                  "records", "commits"]
+
+
+def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every claim (grouped as the front chapter groups them, data descriptions left out) with the
+    paper's value, ours with its 95% half-width, *n* and degrees of freedom, the verdict, its
+    direction, reason and readings, and the records it rests on with their commits: the front
+    chapter's table as data, from the same code."""
+    claims = read_claims()
+    claims = claims[claims["metric"] != "images"]
+    runs = published(published_dir)
+    assessed = verdicts.assess(grouped(claims), runs)
+    records, commits = [], []
+    for _, c in assessed.iterrows():
+        used = verdicts.claim_runs(c, runs) if c["row"] and not c["metric"].startswith("model:") else []
+        found = pd.concat(used) if used and not isinstance(used, str) else runs.iloc[:0]
+        records.append(";".join(found["record"].astype(str)) if c["verdict"] != verdicts.NOT_TESTED else "")
+        commits.append(";".join(sorted(set(found["commit"].fillna("no commit").astype(str)))) if records[-1] else "")
+    out = assessed.assign(records=records, commits=commits, quote=grouped_quotes(claims, assessed))
+    return out[EXPORT_COLUMNS].rename(columns={"value_text": "paper_value"})
+
+def grouped_quotes(claims: pd.DataFrame, assessed: pd.DataFrame) -> list[str]:
+    """The quote of each grouped claim: its sources' quotes, as the claims file has them."""
+    key = ["paper", "row", "versus", "dataset", "metric", "relation", "value"]
+    quotes = claims.groupby(key, sort=False, dropna=False)["quote"].agg(lambda q: " | ".join(dict.fromkeys(q)))
+    return [quotes.get(tuple(c[k] for k in key), "") for _, c in assessed.iterrows()]
+
+def write_verdicts(published_dir: str | Path | None = None, path: Path = VERDICTS_FILE) -> list[Path]:
+    """``results/verdicts.csv`` and ``.json`` from :func:`verdicts_export`."""
+    table = verdicts_export(published_dir)
+    csv_path, json_path = path.with_suffix(".csv"), path.with_suffix(".json")
+    table.to_csv(csv_path, index=False)
+    json_path.write_text(table.to_json(orient="records", indent=1, force_ascii=False) + "\n")
+    return [csv_path, json_path]
+
+def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The front chapter's two tables: verdict counts per paper, and every claim of every paper
+    with its verdict and a link to its chapter."""
+    claims = read_claims()
+    runs = published(published_dir)
+    table = verdict_table(claims, runs, link=True)
+    paper_of = grouped(claims[claims["metric"] != "images"])["paper"]
+    # the claims with a verdict first (as the papers come), the untested after them
+    order = sorted(range(len(table)), key=lambda i: table["verdict"].iloc[i] == SYMBOL[verdicts.NOT_TESTED])
+    table, paper_of = table.iloc[order].reset_index(drop=True), paper_of.iloc[order].reset_index(drop=True)
+    counts = pd.crosstab(paper_of.map(lambda p: PAPERS[p].split(",")[0]).values, table["verdict"].values)
+    counts = counts.reindex(columns=list(SYMBOL.values()), fill_value=0)
+    counts.index.name, counts.columns.name = "paper", None
+    counts["claims"] = counts.sum(axis=1)
+    return counts.reindex([PAPERS[p].split(",")[0] for p in PAPERS]), table
+
+def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
+    """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``
+    its runs and the hours this CPU would need (``python -m fer_core queue gpu --status --save``,
+    ``results/bench/queue_gpu.csv``); None when that file is not there."""
+    path = Path(path) if path is not None else bench_file("queue_gpu")
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path)
+    t = t.assign(**{"days here (at most)": (t["hours left (at most)"] / 24).round(1)})
+    return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)", "estimated",
+              "machine"]].set_index("item")

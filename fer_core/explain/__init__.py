@@ -1,0 +1,6 @@
+"""Where a model looks (floor 4): Captum attributions (``attribution``) and the attention record
+of a run (``attention``), above the loop it explains.
+
+Modules: attention, attribution.
+"""
+__all__ = ['attention', 'attribution']

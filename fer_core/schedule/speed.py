@@ -1,0 +1,74 @@
+"""What a run costs on this machine before it is started: estimated hours from the measured speed
+of the book's own loop (``results/bench/train_<device>.csv``, written by ``python -m fer_core.schedule.bench
+train``; ``python -m fer_core run --list --measure`` re-measures the slice's models).
+
+A run's training speed is read from the benchmark's row of the same model (the engine's default
+precision, ``book (default)``) at the run's own batch size where the benchmark measured it (a
+smaller batch is slower per image; where that batch is not measured, the basis says so), at the
+input nearest in FLOPs, scaled by the FLOP ratio; a model the benchmark did not measure gets the
+median achieved TFLOP/s of those it did. Validation counts at the evaluation speed (three times
+the training speed, a forward pass alone); early stopping may end a run sooner, so the hours are
+an upper bound.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..paths import bench_file
+
+DEFAULT_LOOP = "book (default)"
+
+
+def bench_path(device: str) -> Path:
+    return bench_file(f"train_{device}")
+
+
+def measured(device: str, path: str | Path | None = None) -> pd.DataFrame | None:
+    """The benchmark's default-loop rows for ``device`` with their training FLOPs per image, or None."""
+    path = Path(path) if path is not None else bench_path(device)
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path)
+    loop = DEFAULT_LOOP if (df["loop"] == DEFAULT_LOOP).any() else "book (fp32)"  # a benchmark of older code
+    df = df[(df["loop"] == loop) & (df["images_per_s"] > 0) & (df["tflops"] > 0)].copy()
+    df["flops_per_image"] = df["tflops"] * 1e12 / df["images_per_s"]  # forward and backward, counted
+    if "gmacs_per_image" not in df:  # a benchmark before the column: forward ~ a third of the step
+        df["gmacs_per_image"] = df["flops_per_image"] / 6e9
+    return df if len(df) else None
+
+
+def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
+                          batch: int | None = None) -> tuple[float, str] | None:
+    """(estimated training images/s, how it was estimated) of ``model`` at ``gmacs`` forward GMAC
+    per image, trained at ``batch`` images a step (None: whatever batch the benchmark used)."""
+    if bench is None:
+        return None
+    same = bench[bench["model"] == model]
+    other_batch = ""
+    if len(same) and batch is not None and "batch" in same:
+        at_batch = same[same["batch"] == batch]
+        if len(at_batch):
+            same = at_batch
+        else:  # said in the basis: the estimate is low for a smaller batch, high for a larger one
+            other_batch = f", batch {int(same['batch'].iloc[0])} (this run: {batch})"
+    if len(same):
+        row = same.iloc[(same["gmacs_per_image"] - gmacs).abs().argsort().iloc[0]]
+        ratio = row["gmacs_per_image"] / gmacs
+        case = row["case"] if isinstance(row.get("case"), str) else f"{model}@{row['input']}"
+        basis = f"measured ({case}{other_batch})" if abs(ratio - 1) < 0.05 else f"scaled from {case}{other_batch}"
+        return row["images_per_s"] * ratio, basis
+    flops = 6e9 * gmacs  # forward 2 FLOPs a multiply-accumulate, backward twice the forward
+    return float(bench["tflops"].median()) * 1e12 / flops, "median TFLOP/s of the benchmark"
+
+
+def run_hours(bench: pd.DataFrame | None, model: str, gmacs_per_image: float, train_images: int,
+              val_images: int, epochs: int, batch: int | None = None) -> tuple[float | None, str]:
+    """(hours at most, basis) to train ``epochs`` epochs of a run: passes over the training images
+    plus a validation pass per epoch; (None, why) without a benchmark."""
+    est = training_images_per_s(bench, model, gmacs_per_image, batch)
+    if est is None:
+        return None, "no benchmark: python -m fer_core.schedule.bench train"
+    ips, basis = est
+    return epochs * (train_images + val_images / 3) / ips / 3600, basis
