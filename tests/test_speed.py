@@ -78,6 +78,6 @@ def test_measure_takes_each_model_at_the_batch_size_its_runs_train_at(monkeypatc
     calls = []
     monkeypatch.setattr(bench, "bench_train", lambda device, cases, size, batch, steps, *args, **kw: calls.append(
         (batch, steps, sorted(name for name, _, _ in cases), kw["merge"])))
-    bench.measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]), slices.Slice("du", "paper", ["resnet50"])],
-             None)
+    bench.measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]),
+                   slices.Slice("du", "paper", ["resnet50"])], None)
     assert calls == [(16, 16, ["stn_sr", "stn_sr"], True), (32, 8, ["resnet50"], True)]

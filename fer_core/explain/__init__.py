@@ -1,4 +1,4 @@
-"""Where a model looks (floor 4): Captum attributions (``attribution``) and the attention record
+"""Where a model looks: Captum attributions (``attribution``) and the attention record
 of a run (``attention``), above the loop it explains.
 
 Modules: attention, attribution.

@@ -1,4 +1,4 @@
-"""The training loop and what it stands on (floor 3 of fer_core, above models, data and config):
+"""The training loop and what it stands on (the floor above models, data and config):
 set-up of a run (``build``), the loop (``engine``), evaluation (``evaluate``, ``metrics``, and the
 intervals of ``stats``), losses, augmentation, checkpoints, the machine (``hardware``, ``kernels``).
 Nothing here knows of run folders, records, the ledger or attention maps.

@@ -1,4 +1,4 @@
-"""What the papers say and whether it holds (floor 7): the papers (``papers``), their claims
+"""What the papers say and whether it holds: the papers (``papers``), their claims
 (``claims``), the one verdict rule (``rule``) and the hours the untested claims wait for
 (``budgets``).
 
