@@ -12,8 +12,10 @@ from ..verdicts.claims import PAPERS, read_claims
 from .published import published
 from .tables import SYMBOL, grouped, verdict_table
 
+
 #: the verdicts as data (``results/verdicts.csv`` and ``.json``), what the front chapter shows
 VERDICTS_FILE = ROOT / "results" / "verdicts"
+
 
 EXPORT_COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value_text",
                   "unit", "ours", "ours_mean", "ours_half_width_95", "ours_n", "ours_df", "per_seed", "verdict",
@@ -39,11 +41,13 @@ def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:
     out = assessed.assign(records=records, commits=commits, quote=grouped_quotes(claims, assessed))
     return out[EXPORT_COLUMNS].rename(columns={"value_text": "paper_value"})
 
+
 def grouped_quotes(claims: pd.DataFrame, assessed: pd.DataFrame) -> list[str]:
     """The quote of each grouped claim: its sources' quotes, as the claims file has them."""
     key = ["paper", "row", "versus", "dataset", "metric", "relation", "value"]
     quotes = claims.groupby(key, sort=False, dropna=False)["quote"].agg(lambda q: " | ".join(dict.fromkeys(q)))
     return [quotes.get(tuple(c[k] for k in key), "") for _, c in assessed.iterrows()]
+
 
 def write_verdicts(published_dir: str | Path | None = None, path: Path = VERDICTS_FILE) -> list[Path]:
     """``results/verdicts.csv`` and ``.json`` from :func:`verdicts_export`."""
@@ -52,6 +56,7 @@ def write_verdicts(published_dir: str | Path | None = None, path: Path = VERDICT
     table.to_csv(csv_path, index=False)
     json_path.write_text(table.to_json(orient="records", indent=1, force_ascii=False) + "\n")
     return [csv_path, json_path]
+
 
 def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The front chapter's two tables: verdict counts per paper, and every claim of every paper
@@ -68,6 +73,7 @@ def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.
     counts.index.name, counts.columns.name = "paper", None
     counts["claims"] = counts.sum(axis=1)
     return counts.reindex([PAPERS[p].split(",")[0] for p in PAPERS]), table
+
 
 def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
     """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``

@@ -49,6 +49,7 @@ def banner_text(ch: ChapterRuns) -> str:
                      f"`data_dir`), so the pipeline check ran on the book's embedded synthetic faces.")
     return text
 
+
 def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3) -> str:
     """Counts per verdict of a paper's claims (data descriptions aside) and the ``largest`` misses:
     the judged claims whose ours lies the most tolerances of the rule from the paper's value."""
@@ -71,6 +72,7 @@ def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3)
                       for _, c in misses.iterrows()]
     return "\n".join(lines)
 
+
 def notes_markdown(plan: Plan) -> str:
     out = []
     if plan.deviations:
@@ -78,6 +80,7 @@ def notes_markdown(plan: Plan) -> str:
     if plan.protocol:
         out.append("**Protocol notes**\n\n" + "\n".join(f"- {d}" for d in plan.protocol))
     return "\n\n".join(out) or "(no notes)"
+
 
 def twins_note(runs: pd.DataFrame) -> str:
     """What FER2013's training twins do to the published FER2013 records, in numbers read from

@@ -25,7 +25,9 @@ from ..paths import params_file
 from ..runs import ledger
 from ..schedule.plans import Plan, default_profile
 
+
 PUBLISHED_DIR = "results"
+
 
 CHECK_LABEL = "pipeline check ({profile} profile): shows the code runs, not a result"
 
@@ -39,9 +41,11 @@ def published_view(published_dir: str | Path | None = None) -> tuple[pd.DataFram
     shown = runs[(runs["profile"] == "paper") & (runs["dataset"] != "synthetic")].reset_index(drop=True)
     return shown, refused
 
+
 def published(published_dir: str | Path | None = None) -> pd.DataFrame:
     """The published runs (:func:`published_view`), each with an empty ``problems`` column."""
     return published_view(published_dir)[0]
+
 
 def pipeline_runs(profile: str | None = None, results_dir: str | None = None) -> pd.DataFrame:
     """The pipeline checks' runs of every chapter (the CPU profile's ledger), for a chapter that
@@ -51,6 +55,7 @@ def pipeline_runs(profile: str | None = None, results_dir: str | None = None) ->
         read_params(params_file(profile)).get("output", {}).get("results_dir", "build/results")
     book = ledger.read_ledger(folder)
     return book[book["profile"] == profile].reset_index(drop=True)
+
 
 def dirty_records(runs: pd.DataFrame) -> list[str]:
     """The records among ``runs`` made from a tree with uncommitted changes: ``run (commit +

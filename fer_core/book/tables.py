@@ -13,8 +13,10 @@ from ..verdicts.claims import claims_of, row_ref, short_source
 from ..verdicts.papers import all_papers
 from .published import ChapterRuns
 
+
 #: paper -> its chapter notebook's stem: from the plans' heads (fer_core.verdicts.papers)
 CHAPTERS = {p.key: p.chapter for p in all_papers()}
+
 
 METRICS = {
     "accuracy": "accuracy", "accuracy_tta_random_views": "accuracy, 10-view TTA",
@@ -28,6 +30,7 @@ METRICS = {
     "metrics:loss_terms.sr_l2": "test MSE of the super-resolved face",
 }
 
+
 SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ not reproduced",
           verdicts.NOT_COMPARABLE: "≠ not comparable", verdicts.NOT_TESTED: "– not tested"}
 
@@ -36,8 +39,10 @@ def _partial(estimate: str, missing: str) -> str:
     """An estimate, with the folds its cross-validated rows still lack when they lack any."""
     return f"{estimate}, partial: {missing}" if missing else estimate
 
+
 def metric_name(metric: str) -> str:
     return METRICS.get(metric, metric)
+
 
 def claim_text(c: pd.Series) -> str:
     """What a claim says, in words: the quantity, and the difference for a relative claim."""
@@ -48,10 +53,12 @@ def claim_text(c: pd.Series) -> str:
                                                                     f"each of {len(others)} rows")
     return what
 
+
 def paper_value(c: pd.Series) -> str:
     unit = "" if c["unit"] in ("", "images") else f" {c['unit']}"
     value = c["value_text"] if "value_text" in c else f"{c['value']:g}"
     return f"{'' if c['relation'] == '=' else c['relation'] + ' '}{value}{unit}"
+
 
 def grouped(claims: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct claim: the same number for the same row stated in several places (a
@@ -63,6 +70,7 @@ def grouped(claims: pd.DataFrame) -> pd.DataFrame:
         not_comparable=("not_comparable", "first"),
         value_text=("value_text", "first")).reset_index()
     return out
+
 
 def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = False,
                   data_descriptions: bool = False) -> pd.DataFrame:
@@ -87,12 +95,14 @@ def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = F
         table.insert(0, "chapter", [f'<a href="{CHAPTERS[p]}.html">{CHAPTERS[p][:2]}</a>' for p in assessed["paper"]])
     return table
 
+
 def html(table: pd.DataFrame):
     """A table as deterministic HTML (links kept): what the book and nbval both read."""
     from IPython.display import HTML
 
     body = table.to_html(index=False, escape=False, border=0, classes="dataframe verdicts")
     return HTML(f'<div class="verdicts-scroll">{body}</div>')
+
 
 def recipe_table(plan: Plan) -> pd.DataFrame:
     """Setting, value (as resolved for the paper profile) and where it comes from."""
