@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .data import resolve  # a run named after its data: 'auto' is named after the source it resolves to
-
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1e-3`` as a string; read it as the float a researcher means."""
@@ -273,9 +271,13 @@ class Config(_Section):
 
     @property
     def run_name(self) -> str:
-        if self.run:
-            return self.run
-        source = resolve(self.data.source, self.data.dir)[0]
+        """``run``, or the name these settings give a run: :meth:`name_for` ``data.source``. Settings
+        only, no disk read: a source left ``auto`` is named ``auto`` here; the run layer names a run's
+        folders after the source it resolves to (:func:`fer_core.runs.records.run_name`)."""
+        return self.run or self.name_for(self.data.source)
+
+    def name_for(self, source: str) -> str:
+        """``<model>-<source>[-fold<k>]-s<seed>``: an unnamed run's name once its data resolve to ``source``."""
         fold = f"-fold{self.data.fold}" if cross_validated(self.data.cv, source) else ""
         return f"{self.model.name}-{source}{fold}-s{self.seed}"
 

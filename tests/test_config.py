@@ -58,11 +58,24 @@ def test_errors_name_the_file(tmp_path):
         load_config(tmp_path / "loop.yaml")
 
 
-def test_run_name_names_the_resolved_source(tmp_path):
+def test_a_config_names_its_run_from_its_settings_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path / "nothing here"))  # a config reads no disk, so no error
     assert load_config(None, ["data.source=synthetic"]).run_name == "simple_cnn-synthetic-s0"
-    assert load_config(None).run_name == "simple_cnn-synthetic-s0"  # auto without data -> synthetic
+    assert load_config(None).run_name == "simple_cnn-auto-s0"  # what 'auto' becomes is the run layer's to say
     assert load_config(None, ["run=mine"]).run_name == "mine"
     assert isinstance(Path(load_config(None).output.results_dir), Path)
+
+
+def test_the_run_layer_names_an_unnamed_run_after_the_source_it_resolves_to(tmp_path, monkeypatch):
+    from fer_core.data import DataError
+    from fer_core.runs.records import RunPaths, run_name
+    monkeypatch.delenv("FER_DATA_DIR", raising=False)
+    assert run_name(load_config(None)) == "simple_cnn-synthetic-s0"  # auto without data -> the synthetic set
+    assert RunPaths.of(load_config(None)).name == "simple_cnn-synthetic-s0"
+    assert run_name(load_config(None, ["run=mine", "data.source=ckplus"])) == "mine"  # named: nothing resolved
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match=f"found no FER2013 in {tmp_path}"):
+        run_name(load_config(None))
 
 
 def test_an_empty_mapping_replaces_instead_of_merging(tmp_path):

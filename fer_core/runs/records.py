@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from ..config import Config, cross_validated, identity_hash
+from .. import data as fer_data
 from ..data import duplicates
 from ..paths import ATTENTION, DUPLICATE_FREE, FINISHED, MANIFEST, project_path
 from ..train import checkpoints
@@ -40,6 +41,14 @@ class RunExistsError(FileExistsError):
     """The run directory already holds a record; the message says how to proceed."""
 
 
+def run_name(cfg: Config) -> str:
+    """The name of a run's folders (``<experiment>/<name>`` under results/ and checkpoints/): ``run``
+    when the config sets it, else :meth:`fer_core.config.Config.name_for` the source ``data.source``
+    resolves to on this machine (``auto``: FER2013 where a data directory is given or ``FER_DATA_DIR``
+    is set, else the synthetic set)."""
+    return cfg.run or cfg.name_for(fer_data.resolve(cfg.data.source, cfg.data.dir)[0])
+
+
 @dataclass(frozen=True)
 class RunPaths:
     results: Path     # results/<experiment>/<run>
@@ -47,8 +56,13 @@ class RunPaths:
 
     @classmethod
     def of(cls, cfg: Config) -> "RunPaths":
-        rel = Path(cfg.experiment) / cfg.run_name
+        rel = Path(cfg.experiment) / run_name(cfg)
         return cls(project_path(cfg.output.results_dir) / rel, project_path(cfg.output.checkpoint_dir) / rel)
+
+    @property
+    def name(self) -> str:
+        """The run's name: its folders' name."""
+        return self.results.name
 
     @property
     def finished(self) -> bool:

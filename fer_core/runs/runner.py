@@ -52,7 +52,7 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
     paths = RunPaths.of(cfg)
     preflight.writable(paths.results.parent, "results")  # before anything is locked, loaded or trained
     preflight.writable(paths.checkpoints.parent, "checkpoint")
-    with run_lock(cfg.run_name, paths.results, paths.checkpoints):
+    with run_lock(paths.name, paths.results, paths.checkpoints):
         resuming = prepare_run(paths, resume=resume, overwrite=cfg.output.overwrite)
         started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         data = data if data is not None else load_data(cfg)
@@ -67,7 +67,7 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
         if deadline is not None and (t.state["epoch"], t.state.get("partial")) != trained_before:
             need = finishing_seconds(cfg, t.state, len(data.select("test")), t.setup.device)
             if time.monotonic() + need > deadline:
-                raise TimeLimitReached(cfg.run_name, t.state["epoch"], finishing=need)
+                raise TimeLimitReached(paths.name, t.state["epoch"], finishing=need)
         wall_time_s = time.perf_counter() - t0 + spent_before
         t_test = time.perf_counter()
         scored = _test(t, paths, data)
@@ -111,6 +111,7 @@ def _start_or_resume(cfg: Config, paths: RunPaths, data: fer_data.FERData, resum
     preflight checks before either trains."""
     ckpt = _resume_checkpoint(cfg, paths) if resuming else None
     t = Training.start(cfg, data.num_classes, Setup.recorded(cfg, ckpt.get("precision")) if ckpt else None)
+    t.run = paths.name
     _preflight(cfg, paths, data, t)
     if ckpt is None:
         t.state["started"], t.state["started_on"] = started, _machine()
@@ -149,7 +150,7 @@ def _resume_checkpoint(cfg: Config, paths: RunPaths) -> dict:
         refused = {k: v for k, v in differences.items() if k not in RESULT_NEUTRAL and k != "data.dir"}
         if refused:
             lines = "\n".join(f"  {k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in refused.items())
-            raise ConfigError(f"Run {cfg.run_name} was started with other settings, and a resume must continue the "
+            raise ConfigError(f"Run {paths.name} was started with other settings, and a resume must continue the "
                               f"same run:\n{lines}\nResume without these changes, or start a new run (another run "
                               f"name, or output.overwrite=true, which keeps the old files aside).")
         ckpt["state"].setdefault("changes", {}).update({k: list(v) for k, v in differences.items()})

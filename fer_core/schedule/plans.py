@@ -41,7 +41,7 @@ import yaml
 from ..config import Config, ConfigError, _merge, identity_hash, load_config, read_params
 from ..data import BUNDLED, DataError, fingerprint_of
 from ..paths import ROOT, params_file, project_path
-from ..runs.records import MANIFEST
+from ..runs.records import MANIFEST, run_name
 from ..train import checkpoints
 
 PAPERS_DIR = ROOT / "params" / "papers"
@@ -216,7 +216,7 @@ def hashed_run(cfg: Config, stem: str | None = None) -> Config:
     the same run on the same data is one run wherever the data lies. A finished record of the same
     identity under another name (one named before identities were content-based) keeps its name.
     Where the data is not on this machine, the name hashes the settings alone."""
-    stem = stem or cfg.run_name
+    stem = stem or run_name(cfg)
     try:
         fingerprint = fingerprint_of(cfg.data.source, cfg.data.dir, cfg.data.strict_size)
     except DataError:  # data not on this machine (a slice listed for a cluster node): named without it
@@ -241,7 +241,7 @@ def _published_name(cfg: Config, stem: str, ident: str) -> str | None:
 def checkpoint_of(cfg: Config) -> str:
     """The selected checkpoint of a run, as configured (relative to the project when the
     checkpoint folder is): what another run's config may point to."""
-    return str(Path(cfg.output.checkpoint_dir) / cfg.experiment / cfg.run_name / checkpoints.BEST)
+    return str(Path(cfg.output.checkpoint_dir) / cfg.experiment / run_name(cfg) / checkpoints.BEST)
 
 
 def default_profile(data_dir: str | None = None) -> str:

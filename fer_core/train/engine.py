@@ -103,6 +103,12 @@ class Training:
     sched: object
     criterion: Criterion
     state: dict
+    run: str = ""  # the name the run layer gave the run (its folders'); unset: the config's run_name
+
+    @property
+    def name(self) -> str:
+        """The run's name in messages and progress bars."""
+        return self.run or self.cfg.run_name
 
     @classmethod
     def start(cls, cfg: Config, num_classes: int, setup: Setup | None = None) -> "Training":
@@ -144,7 +150,7 @@ def _check_finite(t: Training, epoch: int, first_bad: int, steps: int, sums: dic
                      f"{' ...' if len(broken) > 3 else ''}) while its loss stayed finite")
     if where:
         raise DivergedError(
-            f"Run {t.cfg.run_name} diverged: {where}, learning rate {t.opt.param_groups[0]['lr']:g}. Likely cause: a "
+            f"Run {t.name} diverged: {where}, learning rate {t.opt.param_groups[0]['lr']:g}. Likely cause: a "
             f"learning rate too high for this model (train.optimizer.lr), or non-finite weights or inputs. Nothing "
             f"of this epoch was saved: the last checkpoint is the last finite one; lower the learning rate and start "
             f"again with output.overwrite=true.")
@@ -217,7 +223,7 @@ def train_one_epoch(t: Training, images: torch.Tensor, targets: torch.Tensor, ep
             saver.save()
             t.state.pop("partial")
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeLimitReached(cfg.run_name, epoch, step=done)
+                raise TimeLimitReached(t.name, epoch, step=done)
     _check_finite(t, epoch, int(first_bad), len(steps), sums)  # one sync per epoch
     seen = max(1, sum(len(i) for i in steps[:done]))
     return {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_share": round(done / len(steps), 4),
@@ -301,7 +307,7 @@ def fit(t: Training, data: fer_data.FERData, *, checkpoint_dir: Path | None = No
     timed = TimeOneCycle(t.opt, cfg.train.optimizer.lr, cfg.train.budget, s.warmup, s.min_lr) \
         if s.name == "time_one_cycle" else _NoSchedule()
     saver = Checkpointer(t, checkpoint_dir) if checkpoint_dir is not None else None
-    epochs = _progress(range(state["epoch"], cfg.train.epochs), cfg.train.progress, desc=cfg.run_name,
+    epochs = _progress(range(state["epoch"], cfg.train.epochs), cfg.train.progress, desc=t.name,
                        unit="epoch", initial=state["epoch"], total=cfg.train.epochs)
     for epoch in epochs:
         if state["stopped_early"]:  # a run killed after early stopping resumes straight to the test
@@ -327,7 +333,7 @@ def fit(t: Training, data: fer_data.FERData, *, checkpoint_dir: Path | None = No
         if killed:
             return None  # as if killed right after this epoch's checkpoint
         if limit:
-            raise TimeLimitReached(cfg.run_name, epoch + 1)
+            raise TimeLimitReached(t.name, epoch + 1)
         if state["stopped_early"]:
             break
     return state
