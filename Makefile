@@ -6,7 +6,7 @@ PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 PROFILE ?= smoke
-JOBS    ?= 1
+JOBS    ?=
 PAPERS  ?=
 SEEDS   ?=
 PYTEST_ARGS ?=
@@ -45,14 +45,14 @@ test: setup
 	  if [ $$rc = 0 ]; then rm -rf "$$tmp"; else echo "kept for a look (failed tests' folders): $$tmp"; fi; exit $$rc
 
 book: setup
-	$(BIN)/python -m fer_core.book all --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(BIN)/python -m fer_core.book all --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 # the whole built book in headless Chromium (tests/test_browser.py on book/_build/html: every chapter)
 book-check: book
 	FER_BOOK_HTML=$(CURDIR)/book/_build/html $(BIN)/python -m pytest -q tests/test_browser.py
 
 notebooks: setup
-	$(BIN)/python -m fer_core.book run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(BIN)/python -m fer_core.book run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(PAPERS),--papers $(PAPERS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 html: setup
 	$(BIN)/python -m fer_core.book build

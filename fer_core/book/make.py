@@ -70,8 +70,17 @@ def reads_others(nb: Path) -> bool:
     return bool(json.loads(nb.read_text()).get("metadata", {}).get("fer_book", {}).get("after_chapters"))
 
 
-def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = None) -> Outcome:
-    """One notebook in its own papermill process, executed with the project root as cwd."""
+def default_jobs() -> int:
+    """Notebooks run at once by default: two where there are two cores or more. A chapter's
+    pipeline check is small enough that a second notebook on the second core (each with its own
+    torch thread) does more than one notebook's two threads, which wait on each other."""
+    return min(2, os.cpu_count() or 1)
+
+
+def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = None, threads: int | None = None
+            ) -> Outcome:
+    """One notebook in its own papermill process, executed with the project root as cwd; ``threads``
+    (torch's and OpenMP's) unless ``OMP_NUM_THREADS`` is set already."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     cmd = [sys.executable, "-m", "papermill", str(nb), str(out), "--cwd", str(ROOT), "--no-progress-bar",
@@ -82,6 +91,8 @@ def execute(nb: Path, out_dir: Path, parameters: dict, timeout: int | None = Non
     # OpenMP threads that wait passively leave the cores to a busy neighbour (a queue beside the build):
     # measured here, a ResNet-18 step beside one busy process ran 39 img/s with the default, 85 with PASSIVE
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    if threads and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     secs = time.perf_counter() - t0
     if out.is_file():
@@ -117,24 +128,28 @@ def for_readers(executed: Path) -> None:
     nbformat.write(nb, executed)
 
 
-def run(profile: str, papers: list[str] | None = None, jobs: int = 1, overrides: list[str] = (),
+def run(profile: str, papers: list[str] | None = None, jobs: int | None = None, overrides: list[str] = (),
         out_dir: Path = EXECUTED, folder: Path = NOTEBOOKS, timeout: int | None = None,
         seeds: int | None = None, data_dir: str | None = None) -> list[Outcome]:
     """Execute the notebooks; every one gets the parameters ``profile``, ``overrides`` and
-    ``progress=False``, and ``seeds`` / ``data_dir`` when given."""
+    ``progress=False``, and ``seeds`` / ``data_dir`` when given. ``jobs`` notebooks run at once
+    (default: :func:`default_jobs`), each with its share of the cores as threads."""
     notebooks = discover(papers, folder)
+    jobs = max(1, jobs or default_jobs())
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     params = {"profile": profile, "overrides": list(overrides), "progress": False}
     if seeds is not None:
         params["seeds"] = seeds
     if data_dir is not None:
         params["data_dir"] = str(data_dir)
-    print(f"Running {len(notebooks)} notebook(s) in profile {profile!r} with {jobs} job(s) -> {out_dir}", flush=True)
+    print(f"Running {len(notebooks)} notebook(s) in profile {profile!r}, {jobs} at once with {threads} thread(s) "
+          f"each -> {out_dir}", flush=True)
     outcomes: list[Outcome] = []
     # chapters that read the other chapters' runs (notebook metadata fer_book.after_chapters) run last
     waves = [[nb for nb in notebooks if not reads_others(nb)], [nb for nb in notebooks if reads_others(nb)]]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         for wave in waves:
-            futures = {pool.submit(execute, nb, out_dir, params, timeout): nb for nb in wave}
+            futures = {pool.submit(execute, nb, out_dir, params, timeout, threads): nb for nb in wave}
             for fut in as_completed(futures):
                 o = fut.result()
                 outcomes.append(o)
@@ -234,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--papers", default=None, help="comma-separated notebook numbers, e.g. 01,03")
         s.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the notebook's)")
         s.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")
-        s.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+        s.add_argument("--jobs", type=int, default=None,
+                       help="notebooks run at once, each with its share of the cores (default: 2 on 2 cores or more)")
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
         s.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     sub.add_parser("build", help="build the HTML book from book/executed")
