@@ -230,3 +230,25 @@ def test_a_machine_whose_default_precision_differs_from_a_rows_published_runs_le
     chosen = slices.runs_of(slices.Slice("du", "paper", ["improved_resnet50"], [0],
                                          overrides=[f"output.results_dir={tmp_path}", "train.amp=false"]))[0]
     assert slices.precision_clash(chosen, {}) == ""  # float32 chosen in so many words: made here
+
+
+def test_a_queue_in_a_worktree_reads_the_records_of_the_checkout_it_writes_into(tmp_path, monkeypatch):
+    """The queue runs from ../queue and writes into ../main/results, whose ledger names each record
+    relative to ../main. Its precision check read them relative to its own checkout: a run it had
+    just made is not there, and every worker ended with 'is not a finished run' (2026-12-07)."""
+    from fabricated import fabricate
+
+    import fer_core.train.build as build
+    main = tmp_path / "main"  # another checkout of the project than the one this code runs from
+    (main / "fer_core").mkdir(parents=True)
+    (main / "pyproject.toml").write_text("")
+    results = main / "results"
+    sl = slices.Slice("du", "paper", ["resnet50"], [0, 1], overrides=[f"output.results_dir={results}"])
+    spec = slices.runs_of(sl)[1]
+    fabricate(results, "du", "resnet50", accuracy=0.59, n=100, seed=0, dataset=spec.cfg.data.source,
+              autocast="bfloat16")
+    (row,) = ledger.scan(results)[0].to_dict("records")
+    assert row["record"].startswith("results/du/")  # relative to ../main, as committed
+    assert ledger.record_dir(row["record"], results) == results / "du" / Path(row["record"]).name
+    monkeypatch.setattr(build, "cpu_bf16_units", lambda: [])
+    assert slices.precision_clash(spec, {}).startswith("left for a machine that trains in bfloat16")

@@ -123,8 +123,9 @@ def append(results_dir: str | Path, row: dict) -> None:
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         existing = read_ledger(results_dir)
-        this = _absolute(row["record"], results_dir)
-        same = [i for i, p in zip(existing.index, existing["record"]) if _absolute(p, results_dir) == this]
+        this = record_dir(row["record"], results_dir).resolve()
+        same = [i for i, p in zip(existing.index, existing["record"])
+                if record_dir(p, results_dir).resolve() == this]
         def when(v) -> str:
             return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
         if same and all(when(existing.at[i, "finished"]) == when(row.get("finished")) for i in same):
@@ -146,12 +147,6 @@ def append(results_dir: str | Path, row: dict) -> None:
         pd.DataFrame([row], columns=header).to_csv(path, mode="a", header=empty, index=False)
 
 
-def _absolute(path: str, results_dir: str | Path) -> Path:
-    """A ledger row's record as an absolute path (relative ones from the ledger's own checkout)."""
-    p = Path(path)
-    return p.resolve() if p.is_absolute() else ((checkout_of(project_path(results_dir)) or ROOT) / p).resolve()
-
-
 def problems(row) -> list[str]:
     """What is wrong with a ledger row's numbers: its record's own problems
     (:meth:`RunRecord.problems`), and a ledger accuracy that is not its record's."""
@@ -163,15 +158,20 @@ def problems(row) -> list[str]:
     return out
 
 
-def record_dir(path: str | Path) -> Path:
-    """The folder a ledger row's ``record`` names (paths are relative to the project root)."""
+def record_dir(path: str | Path, results_dir: str | Path | None = None) -> Path:
+    """The folder a ledger row's ``record`` names. A relative path is relative to the checkout that
+    holds the ledger's results folder ``results_dir`` (:func:`portable`): a queue running from a
+    worktree reads the main checkout's records, not the worktree's copies (none for a run it has just
+    made); without ``results_dir``, to this project's root."""
     path = Path(path)
-    return path if path.is_absolute() else ROOT / path
+    if path.is_absolute():
+        return path
+    return ((checkout_of(project_path(results_dir)) if results_dir is not None else None) or ROOT) / path
 
 
-def record_at(path: str | Path) -> RunRecord:
-    """Read the run record a ledger row's ``record`` names."""
-    return RunRecord.read(record_dir(path))
+def record_at(path: str | Path, results_dir: str | Path | None = None) -> RunRecord:
+    """Read the run record a ledger row's ``record`` names (``results_dir``: :func:`record_dir`)."""
+    return RunRecord.read(record_dir(path, results_dir))
 
 
 REFUSED_COLUMNS = ["record", "problems"]
@@ -235,7 +235,7 @@ def add_duplicate_free(results_dir: str | Path, data, twins: duplicates.Twins) -
     was written, kept or skipped."""
     runs, lines = read_ledger(results_dir), []
     for path in runs.loc[runs["dataset"] == "fer2013", "record"]:
-        record = record_at(path)
+        record = record_at(path, results_dir)
         target = record.path / duplicates.FILE
         made_on = record.provenance["data"].get("fingerprint")
         if target.is_file():

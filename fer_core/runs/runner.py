@@ -98,9 +98,9 @@ def _attention_seconds(cfg: Config, device: str) -> float:
     rows = rows[(rows["model"] == cfg.model.name) & (rows["device"].astype(str).str.split(":").str[0] == kind)]
     measured = []
     for path in rows["record"]:  # the ledger as an index: an estimate, not a published number
+        provenance = ledger.record_dir(path, cfg.output.results_dir) / "provenance.json"
         try:
-            measured.append(float(json.loads((ledger.record_dir(path) / "provenance.json").read_text())
-                                  ["attention_s"]))
+            measured.append(float(json.loads(provenance.read_text())["attention_s"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return max(measured, default=ATTENTION_UNMEASURED_S)

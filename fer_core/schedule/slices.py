@@ -193,7 +193,7 @@ def precision_clash(spec: RunSpec, cache: dict) -> str:
         found: dict[tuple, set] = {}
         for r in ledger.scan(folder)[0].to_dict("records"):
             found.setdefault((r["paper"], r["variant"], r["dataset"]), set()).add(
-                ledger.record_at(r["record"]).precision)
+                ledger.record_at(r["record"], folder).precision)
         cache[folder] = found
     published = cache[folder].get((spec.paper, spec.variant, spec.cfg.data.source), set())
     setup = Setup.of(spec.cfg)
