@@ -10,6 +10,11 @@ JOBS    ?=
 PAPERS  ?=
 SEEDS   ?=
 PYTEST_ARGS ?=
+# The suite runs in two processes (pytest-xdist, a test file each at a time) with the cores shared
+# between them: one torch thread each on two cores. TEST_JOBS=1 runs it in one process.
+NPROC   := $(shell nproc 2>/dev/null || echo 1)
+TEST_JOBS ?= $(if $(filter 1,$(NPROC)),1,2)
+TEST_THREADS := $(shell echo $$(( $(NPROC) / $(TEST_JOBS) > 1 ? $(NPROC) / $(TEST_JOBS) : 1 )))
 # The suite's temporary files (checkpoints of whole models: GBs, removed as each test passes) go to
 # memory where /dev/shm and the RAM have room: writing them to disk cost it minutes of system time.
 # TEST_TMPDIR=/some/dir chooses the place; TEST_TMPDIR= (empty) keeps the system's temporary folder.
@@ -41,7 +46,8 @@ test: setup
 	$(BIN)/lint-imports
 	$(BIN)/ruff check fer_core tests notebooks/conftest.py book/_ext
 	@tmp=$$(mktemp -d --tmpdir$(if $(TEST_TMPDIR),=$(TEST_TMPDIR)) fer-test.XXXXXX) && echo "temporary files: $$tmp" && \
-	  TMPDIR=$$tmp $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  TMPDIR=$$tmp OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(BIN)/python -m pytest \
+	    $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc = 0 ]; then rm -rf "$$tmp"; else echo "kept for a look (failed tests' folders): $$tmp"; fi; exit $$rc
 
 book: setup
