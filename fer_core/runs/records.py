@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..config import Config, cross_validated, identity_hash
 from .. import data as fer_data
+from ..config import Config, cross_validated, identity_hash
 from ..data import duplicates
 from ..paths import ATTENTION, DUPLICATE_FREE, FINISHED, MANIFEST, project_path
 from ..train import checkpoints
