@@ -143,7 +143,14 @@ def _cmd_queue(args) -> int:
 
     overrides = list(args.set) + ([f"output.results_dir={args.results_dir}"] if args.results_dir else [])
     items = queues.read_queue(args.name, data_dir=args.data_dir, overrides=overrides, allow_dirty=args.allow_dirty)
+    if args.measure and not args.status:
+        print("error: --measure goes with --status (queue <name> --status --measure)", file=sys.stderr)
+        return 2
     if args.status:
+        if args.measure:
+            from .schedule.bench import measure
+
+            measure([item.slice for item in items], args.data_dir, repeats=1)
         table = queues.status(items)
         started = table[queues.STARTED]
         with pd.option_context("display.width", 200, "display.max_colwidth", 90):
@@ -386,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--save", action="store_true", help="with --status: keep the table in "
                                                    "results/bench/queue_<name>.csv (the front chapter reads the GPU "
                                                    "queue's)")
+    q.add_argument("--measure", action="store_true", help="with --status: first measure the speed of the queue's "
+                                                          "models here, one timed epoch each "
+                                                          "(results/bench/train_<device>.csv)")
     q.add_argument("--time-limit", default=None, help="e.g. 2h40m: stop after the epoch that reaches it, exit "
                                                       "status 75; the same command continues")
     q.add_argument("--data-dir", default=None, help="data directory (default: FER_DATA_DIR, else synthetic)")

@@ -260,3 +260,12 @@ def test_a_started_run_is_named_in_progress_by_its_row_from_the_saved_status(tmp
     assert table.loc["resmaskingnet", "accuracy (%)"] == "not run"
     assert table.loc["resmaskingnet", "in progress"].startswith("resmaskingnet-fer2013-s0-0a1b2c3d (epoch 3 of 50")
     assert table.loc["resnet34", "in progress"] == ""
+
+
+def test_the_gpu_queue_reads_and_a_fold_item_trains_the_sr_net_its_rows_take_once():
+    from fer_core.schedule import queues
+
+    items = queues.read_queue("gpu")
+    sr_ckplus = next(i for i in items if i.label.startswith("qin: sr-ckplus"))
+    variants = [s.variant for s in slices.runs_of(sr_ckplus.slice)]
+    assert variants.count("edsr-l1") == 1 and variants.count("sr-ckplus") == 10

@@ -81,3 +81,58 @@ def test_measure_takes_each_model_at_the_batch_size_its_runs_train_at(monkeypatc
     bench.measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]),
                    slices.Slice("du", "paper", ["resnet50"])], None)
     assert calls == [(16, 16, ["stn_sr", "stn_sr"], True), (32, 8, ["resnet50"], True)]
+
+
+INTEL, AMD = ("Intel(R) Xeon(R) Processor", "amx_bf16,avx512_bf16"), ("AMD EPYC", "avx512_bf16")
+
+
+def _on(df, cpu):
+    return df.assign(device="cpu (2 cores, x86_64)", cpu=cpu[0], cpu_bf16_units=cpu[1], batch=32)
+
+
+def test_this_machines_own_measurement_comes_first_and_another_machines_is_named(bench_csv, monkeypatch):
+    monkeypatch.setattr(speed, "cpu_info", lambda: {"cpu": AMD[0], "cpu_bf16_units": AMD[1].split(",")})
+    df = pd.read_csv(bench_csv)
+    intel = _on(df, INTEL)
+    amd = _on(df[df["model"] == "simple_cnn"], AMD).assign(images_per_s=250.0, tflops=0.075)
+    pd.concat([intel, amd], ignore_index=True).to_csv(bench_csv, index=False)
+    bench = speed.measured("cpu", bench_csv)
+    assert bench.attrs["here"] == "AMD EPYC (avx512_bf16)"
+    # simple_cnn measured on both: this machine's speed, no host named
+    assert speed.run_hours(bench, "simple_cnn", 0.05, 7200, 0, 1, batch=32) == (
+        pytest.approx(7200 / 250 / 3600), "measured (simple_cnn@48)")
+    # resnet18 measured on the Intel host alone: its speed, and the basis says where it was measured
+    hours, basis = speed.run_hours(bench, "resnet18", 0.5, 7200, 0, 1, batch=32)
+    assert hours == pytest.approx(7200 / 200 / 3600)
+    assert basis == "measured (resnet18@48 on Intel(R) Xeon(R) Processor (amx_bf16,avx512_bf16))"
+    # a model measured nowhere: the median TFLOP/s of this machine's own rows
+    hours, basis = speed.run_hours(bench, "resnet50", 1.0, 3600, 0, 1)
+    assert hours == pytest.approx(6e9 / 0.075e12) and basis == "median TFLOP/s of the benchmark"
+
+
+def test_a_measurement_merged_in_replaces_the_same_machines_rows_and_keeps_another_machines(bench_csv):
+    from fer_core.schedule.bench import merged
+
+    df = pd.read_csv(bench_csv)
+    intel = _on(df, INTEL)
+    amd = _on(df[df["case"] == "resnet18@48"], AMD).assign(images_per_s=90.0)
+    both = merged(intel, amd)
+    assert len(both) == len(intel) + len(amd)  # another machine: another row, the Intel one kept
+    again = merged(both, amd.assign(images_per_s=95.0))
+    assert len(again) == len(both) and sorted(again.loc[again["cpu"] == AMD[0], "images_per_s"]) == [95.0, 95.0]
+    assert merged(both, amd.assign(batch=48)).shape[0] == len(both) + len(amd)  # another batch size: kept too
+
+
+def test_queue_status_measure_times_every_items_models_once_each_and_wants_status(monkeypatch, tmp_path, capsys):
+    from fer_core.schedule import bench
+
+    calls = []
+    monkeypatch.setattr(bench, "measure", lambda parts, data_dir, repeats=None: calls.append(
+        ([(p.paper, tuple(p.rows)) for p in parts], repeats)))
+    queue = tmp_path / "q.yaml"
+    queue.write_text("profile: test\nitems:\n  - {paper: du, rows: [resnet50]}\n  - {paper: qin, rows: [base-ckplus], "
+                     "folds: 0-1}\n")
+    assert cli(["queue", str(queue), "--measure"]) == 2 and "--measure goes with --status" in capsys.readouterr().err
+    assert calls == []
+    assert cli(["queue", str(queue), "--status", "--measure"]) == 0
+    assert calls == [([("du", ("resnet50",)), ("qin", ("base-ckplus",))], 1)]

@@ -233,13 +233,13 @@ def _label(name: str, size: int, kwargs: dict) -> str:
 
 def bench_train(device: str, names: list[str] | None, size: int | None, batch: int | None, steps: int | None,
                 variants: list[str] | None, eval_batches: list[int], out: str | None, data_dir: str | None,
-                plain: bool = True, merge: bool = False) -> None:
+                plain: bool = True, merge: bool = False, repeats: int | None = None) -> None:
     """The book's training loop per model and precision variant: images/s, achieved TFLOP/s and, on
     the CPU, its share of this CPU's matrix-multiply peak measured in the same call (float32 peak
     for float32 variants, bf16 peak for bf16 ones); the plain DataLoader loop beside it; the
     speed-up of the engine's defaults over its float32 loop before them, against the targets. With
-    ``merge`` the cases measured replace their rows at the same batch size in the existing CSV, the
-    others stay (a case at another batch size is another row: run estimates read their own)."""
+    ``merge`` the cases measured join the existing CSV (:func:`merged`). Each figure is the best of
+    ``repeats`` timed epochs of ``steps`` batches (default: 3 on the CPU, 1 on a GPU)."""
     import platform
 
     import pandas as pd
@@ -262,6 +262,7 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     variants = variants or (["default", "fp32", "bf16", "bf16+channels_last", "compile"] if cuda
                             else ["before", "default"])
     batch, steps = batch or (48 if cuda else 32), steps or (20 if cuda else 8)
+    repeats = repeats or (1 if cuda else 3)
     peaks = {}
     if not cuda:
         peaks = {dt: matmul_peak(dt) for dt in ("float32", "bfloat16")}
@@ -293,7 +294,7 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
             for variant in variants:
                 overrides, before = VARIANTS[variant]
                 ips, peak, precision = book_loop(load_config(None, [*base, *overrides]), data, steps, before,
-                                                 repeats=1 if cuda else 3)
+                                                 repeats=repeats)
                 tflops = ips * flops / 1e12
                 limit = peaks.get("bfloat16" if precision["autocast"] else "float32")
                 rows.append({"model": name, "case": label, "input": s, "gmacs_per_image": round(gmacs, 4),
@@ -328,17 +329,32 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     df["device"] = info.get("gpu", f"cpu ({os.cpu_count()} cores, {platform.machine()})")
     df["cpu"], df["cpu_bf16_units"] = info["cpu"], ",".join(info["cpu_bf16_units"]) or "none"
     df["torch_threads"], df["torch"] = torch.get_num_threads(), torch.__version__
-    df["data"], df["batch"] = source, batch
+    df["data"], df["batch"], df["steps"], df["repeats"] = source, batch, steps, repeats
     path = project_path(out) if out else bench_path(device)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # never overwrite a measurement: keep the old one beside the new
         old = pd.read_csv(path)
         path.rename(path.with_name(f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"))
-        if merge and "case" in old:  # a case measured again at the same batch size replaces its rows
-            again = old["case"].isin(set(df["case"])) & (old["batch"] == batch if "batch" in old else True)
-            df = pd.concat([old[~again], df], ignore_index=True)
+        if merge:
+            df = merged(old, df)
     df.to_csv(path, index=False)
     print(f"written: {path}")
+
+
+def merged(old, new):
+    """The benchmark table ``old`` with ``new``'s measurements in it: a case measured again on the
+    same machine at the same batch size replaces its rows; every other row stays (another batch size
+    or another machine is another row: run estimates read their own)."""
+    import pandas as pd
+
+    from .speed import hosts
+
+    if "case" not in old:
+        return new
+    again = old["case"].isin(set(new["case"])) & hosts(old).isin(set(hosts(new)))
+    if "batch" in old:
+        again &= old["batch"].isin(set(new["batch"]))
+    return pd.concat([old[~again], new], ignore_index=True)
 
 
 def targets(df):
@@ -424,9 +440,10 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def measure(parts, data_dir: str | None) -> None:
-    """``run --list --measure``: the book loop's speed for every model of the slices ``parts`` at the
-    batch size each trains at (about 256 images a measurement), into results/bench/train_<device>.csv."""
+def measure(parts, data_dir: str | None, repeats: int | None = None) -> None:
+    """``run --list --measure`` (and ``queue --status --measure``, ``repeats`` 1): the book loop's
+    speed for every model of the slices ``parts`` at the batch size each trains at (about 256 images
+    a timed epoch, the best of ``repeats``), into results/bench/train_<device>.csv."""
     from ..train.build import input_shape, resolve_device
     from . import slices
 
@@ -440,7 +457,7 @@ def measure(parts, data_dir: str | None) -> None:
             device = resolve_device(cfg.train.device).type
     for batch, at_batch in sorted(cases.items()):
         bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch, max(8, 256 // batch),
-                    ["default"], [], None, data_dir, plain=False, merge=True)
+                    ["default"], [], None, data_dir, plain=False, merge=True, repeats=repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from ..runs.records import git_commit
 from ..train.engine import TimeLimitReached
 from ..train.hardware import cpu_info
 from . import slices
+from .plans import read_plan
 
 QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
 STARTED, RUNS_APART = slices.STARTED, slices.RUNS_APART  # the status table's column naming each started run
@@ -104,7 +105,8 @@ def read_queue(name: str, *, data_dir: str | None = None, overrides: list[str] |
             specs = slices.runs_of(sl)  # the plan exists and has these rows
         except (KeyError, ValueError, FileNotFoundError) as e:
             raise QueueError(f"{where}: {str(e).strip(chr(39))}") from None
-        fixed = sorted({s.variant for s in specs if s.fold is None})
+        sr_nets = {s.variant for s in specs} - set(read_plan(sl.paper).selected(sl.profile, sl.rows))
+        fixed = sorted({s.variant for s in specs if s.fold is None} - sr_nets)  # an SR net a row takes is trained once
         if folds is not None and fixed:  # folds on a fixed-split row would be dropped without a word
             raise QueueError(f"{where}: folds apply to cross-validated (CK+) rows; {', '.join(fixed)} use fixed "
                              f"splits: put them in an item without folds.")
@@ -121,8 +123,10 @@ def _text(v) -> str | None:
 def status(items: list[Item]) -> pd.DataFrame:
     """One line per item: runs finished / started / not started, the hours left here (at most:
     a started run counts the epochs its checkpoint lacks), the hours its finished runs took (their
-    records' wall time, wherever they ran) and where each started run stands (its epoch, its
-    validation curve so far, a step within an epoch, its hours left)."""
+    records' wall time, wherever they ran), where each started run stands (its epoch, its
+    validation curve so far, a step within an epoch, its hours left) and what the hours left are
+    estimated from (the benchmark's case per model, and the machine that measured it where that
+    is not this one)."""
     rows = []
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
@@ -133,7 +137,8 @@ def status(items: list[Item]) -> pd.DataFrame:
         rows.append({"item": n, "slice": item.label, "runs": len(table), "finished": int(counts.get("finished", 0)),
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
                      "hours left (at most)": None if hours is None else round(hours, 1),
-                     "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: RUNS_APART.join(started)})
+                     "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: RUNS_APART.join(started),
+                     "speed from": "; ".join(dict.fromkeys(table.loc[table["status"] != "finished", "speed from"]))})
     return pd.DataFrame(rows)
 
 
@@ -149,7 +154,7 @@ def save_status(table: pd.DataFrame, name: str, path: str | Path | None = None) 
     path.parent.mkdir(parents=True, exist_ok=True)
     out = table.assign(queue=name, estimated=time.strftime("%Y-%m-%d"), commit=git_commit().get("commit"),
                        machine=f"{cpu_info()['cpu']} ({os.cpu_count()} cores)",
-                       basis="results/bench/train_cpu.csv (the book loop's measured img/s, scaled by GMAC)")
+                       basis="results/bench/train_cpu.csv: the book loop's measured img/s (per item: speed from)")
     out.to_csv(path, index=False)
     return path
 

@@ -6,9 +6,11 @@ A run's training speed is read from the benchmark's row of the same model (the e
 precision, ``book (default)``) at the run's own batch size where the benchmark measured it (a
 smaller batch is slower per image; where that batch is not measured, the basis says so), at the
 input nearest in FLOPs, scaled by the FLOP ratio; a model the benchmark did not measure gets the
-median achieved TFLOP/s of those it did. Validation counts at the evaluation speed (three times
-the training speed, a forward pass alone); early stopping may end a run sooner, so the hours are
-an upper bound.
+median achieved TFLOP/s of those it did. Rows measured on this machine (its CPU and bf16 units, or
+its GPU) come first; a model measured only on another machine takes that machine's speed, and the
+basis names it (the same model on two CPUs differs by 3-4x: AMX against AVX512-BF16). Validation
+counts at the evaluation speed (three times the training speed, a forward pass alone); early
+stopping may end a run sooner, so the hours are an upper bound.
 """
 from __future__ import annotations
 
@@ -17,8 +19,35 @@ from pathlib import Path
 import pandas as pd
 
 from ..paths import bench_file
+from ..train.hardware import cpu_info
 
 DEFAULT_LOOP = "book (default)"
+
+
+def host(cpu: str, bf16_units: str | None) -> str:
+    """A CPU as the benchmark names the machine it measured on: its name and its bf16 units."""
+    return f"{cpu} ({bf16_units or 'none'})"
+
+
+def this_host(device: str) -> str:
+    """This machine as :func:`hosts` names a benchmark row measured here on ``device``."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU here"
+    info = cpu_info()
+    return host(info["cpu"], ",".join(info["cpu_bf16_units"]) or "none")
+
+
+def hosts(df: pd.DataFrame) -> pd.Series:
+    """The machine each benchmark row was measured on: the GPU where the row's device names one,
+    else the CPU with its bf16 units; empty for rows of a benchmark older than those columns."""
+    if "cpu" not in df:
+        return pd.Series("", index=df.index)
+    cpu = df["cpu"].fillna("").astype(str) + " (" + df.get("cpu_bf16_units", pd.Series("none", index=df.index)
+                                                          ).fillna("none").astype(str) + ")"
+    device = df.get("device", pd.Series("cpu", index=df.index)).fillna("cpu").astype(str)
+    return cpu.where(device.str.startswith("cpu"), device).where(df["cpu"].notna(), "")
 
 
 def bench_path(device: str) -> Path:
@@ -26,7 +55,8 @@ def bench_path(device: str) -> Path:
 
 
 def measured(device: str, path: str | Path | None = None) -> pd.DataFrame | None:
-    """The benchmark's default-loop rows for ``device`` with their training FLOPs per image, or None."""
+    """The benchmark's default-loop rows for ``device`` with their training FLOPs per image and the
+    machine each was measured on (``host``; ``attrs["here"]``: this machine), or None."""
     path = Path(path) if path is not None else bench_path(device)
     if not path.is_file():
         return None
@@ -36,6 +66,8 @@ def measured(device: str, path: str | Path | None = None) -> pd.DataFrame | None
     df["flops_per_image"] = df["tflops"] * 1e12 / df["images_per_s"]  # forward and backward, counted
     if "gmacs_per_image" not in df:  # a benchmark before the column: forward ~ a third of the step
         df["gmacs_per_image"] = df["flops_per_image"] / 6e9
+    df["host"] = hosts(df)
+    df.attrs["here"] = this_host(device)
     return df if len(df) else None
 
 
@@ -45,7 +77,11 @@ def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
     per image, trained at ``batch`` images a step (None: whatever batch the benchmark used)."""
     if bench is None:
         return None
+    here_is = bench.attrs.get("here")
+    on = bench["host"] if "host" in bench else pd.Series("", index=bench.index)
     same = bench[bench["model"] == model]
+    if (on[same.index] == here_is).any():  # this machine's own measurement of the model first
+        same = same[on[same.index] == here_is]
     other_batch = ""
     if len(same) and batch is not None and "batch" in same:
         at_batch = same[same["batch"] == batch]
@@ -57,10 +93,15 @@ def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
         row = same.iloc[(same["gmacs_per_image"] - gmacs).abs().argsort().iloc[0]]
         ratio = row["gmacs_per_image"] / gmacs
         case = row["case"] if isinstance(row.get("case"), str) else f"{model}@{row['input']}"
+        if on[row.name] and on[row.name] != here_is:
+            case = f"{case} on {on[row.name]}"
         basis = f"measured ({case}{other_batch})" if abs(ratio - 1) < 0.05 else f"scaled from {case}{other_batch}"
         return row["images_per_s"] * ratio, basis
     flops = 6e9 * gmacs  # forward 2 FLOPs a multiply-accumulate, backward twice the forward
-    return float(bench["tflops"].median()) * 1e12 / flops, "median TFLOP/s of the benchmark"
+    pool = bench[on == here_is] if (on == here_is).any() else bench  # this machine's models where it has any
+    elsewhere = sorted(set(on[pool.index]) - {"", here_is})
+    where = f" on {', '.join(elsewhere)}" if elsewhere else ""
+    return float(pool["tflops"].median()) * 1e12 / flops, f"median TFLOP/s of the benchmark{where}"
 
 
 def run_hours(bench: pd.DataFrame | None, model: str, gmacs_per_image: float, train_images: int,
