@@ -150,7 +150,7 @@ def _cmd_queue(args) -> int:
         if args.measure:
             from .schedule.bench import measure
 
-            measure([item.slice for item in items], args.data_dir, repeats=1)
+            measure([item.slice for item in items], args.data_dir, repeats=1, images=128)
         table = queues.status(items)
         started = table[queues.STARTED]
         with pd.option_context("display.width", 200, "display.max_colwidth", 90):
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    "results/bench/queue_<name>.csv (the front chapter reads the GPU "
                                                    "queue's)")
     q.add_argument("--measure", action="store_true", help="with --status: first measure the speed of the queue's "
-                                                          "models here, one timed epoch each "
+                                                          "models here, one timed epoch of ~128 images each "
                                                           "(results/bench/train_<device>.csv)")
     q.add_argument("--time-limit", default=None, help="e.g. 2h40m: stop after the epoch that reaches it, exit "
                                                       "status 75; the same command continues")

@@ -127,12 +127,12 @@ def test_queue_status_measure_times_every_items_models_once_each_and_wants_statu
     from fer_core.schedule import bench
 
     calls = []
-    monkeypatch.setattr(bench, "measure", lambda parts, data_dir, repeats=None: calls.append(
-        ([(p.paper, tuple(p.rows)) for p in parts], repeats)))
+    monkeypatch.setattr(bench, "measure", lambda parts, data_dir, repeats=None, images=256: calls.append(
+        ([(p.paper, tuple(p.rows)) for p in parts], repeats, images)))
     queue = tmp_path / "q.yaml"
     queue.write_text("profile: test\nitems:\n  - {paper: du, rows: [resnet50]}\n  - {paper: qin, rows: [base-ckplus], "
                      "folds: 0-1}\n")
     assert cli(["queue", str(queue), "--measure"]) == 2 and "--measure goes with --status" in capsys.readouterr().err
     assert calls == []
     assert cli(["queue", str(queue), "--status", "--measure"]) == 0
-    assert calls == [([("du", ("resnet50",)), ("qin", ("base-ckplus",))], 1)]
+    assert calls == [([("du", ("resnet50",)), ("qin", ("base-ckplus",))], 1, 128)]

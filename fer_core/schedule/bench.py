@@ -440,10 +440,12 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def measure(parts, data_dir: str | None, repeats: int | None = None) -> None:
-    """``run --list --measure`` (and ``queue --status --measure``, ``repeats`` 1): the book loop's
-    speed for every model of the slices ``parts`` at the batch size each trains at (about 256 images
-    a timed epoch, the best of ``repeats``), into results/bench/train_<device>.csv."""
+def measure(parts, data_dir: str | None, repeats: int | None = None, images: int = 256) -> None:
+    """``run --list --measure`` (and ``queue --status --measure``: one timed epoch of about 128
+    images): the book loop's speed for every model of the slices ``parts`` at the batch size each
+    trains at (a timed epoch of about ``images`` images, at least 8 batches for ``images`` 256, the
+    best of ``repeats``), into results/bench/train_<device>.csv; a model several slices share is
+    measured once."""
     from ..train.build import input_shape, resolve_device
     from . import slices
 
@@ -456,7 +458,8 @@ def measure(parts, data_dir: str | None, repeats: int | None = None) -> None:
             cases.setdefault(cfg.train.batch_size, {})[case] = cfg
             device = resolve_device(cfg.train.device).type
     for batch, at_batch in sorted(cases.items()):
-        bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch, max(8, 256 // batch),
+        bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch,
+                    max(images // 32, images // batch),
                     ["default"], [], None, data_dir, plain=False, merge=True, repeats=repeats)
 
 
