@@ -152,6 +152,9 @@ def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapte
     assert {"estimated", "commit", "machine", "basis"} <= set(saved.columns) and saved["queue"].iloc[0] == "gpu"
     wait = gpu_wait(path)
     assert wait.loc[1, "days here (at most)"] == 10.0 and gpu_wait(tmp_path / "none.csv") is None
+    assert "speed from" not in wait  # a status saved before the column: read all the same
+    path = queues.save_status(table.assign(**{"speed from": "measured (resmaskingnet@224)"}), "gpu", path)
+    assert gpu_wait(path).loc[1, "speed from"] == "measured (resmaskingnet@224)"  # the chapter says what it read
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="the kernel has no autogroup scheduling")

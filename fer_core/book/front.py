@@ -77,12 +77,13 @@ def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.
 
 def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
     """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``
-    its runs and the hours this CPU would need (``python -m fer_core queue gpu --status --save``,
-    ``results/bench/queue_gpu.csv``); None when that file is not there."""
+    its runs, the hours this CPU would need and what they are estimated from (``python -m fer_core
+    queue gpu --status --measure --save``, ``results/bench/queue_gpu.csv``); None when that file is
+    not there."""
     path = Path(path) if path is not None else bench_file("queue_gpu")
     if not path.is_file():
         return None
     t = pd.read_csv(path)
     t = t.assign(**{"days here (at most)": (t["hours left (at most)"] / 24).round(1)})
     return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)", "estimated",
-              "machine"]].set_index("item")
+              "machine", *(["speed from"] if "speed from" in t else [])]].set_index("item")

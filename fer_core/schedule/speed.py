@@ -8,9 +8,9 @@ smaller batch is slower per image; where that batch is not measured, the basis s
 input nearest in FLOPs, scaled by the FLOP ratio; a model the benchmark did not measure gets the
 median achieved TFLOP/s of those it did. Rows measured on this machine (its CPU and bf16 units, or
 its GPU) come first; a model measured only on another machine takes that machine's speed, and the
-basis names it (the same model on two CPUs differs by 3-4x: AMX against AVX512-BF16). Validation
-counts at the evaluation speed (three times the training speed, a forward pass alone); early
-stopping may end a run sooner, so the hours are an upper bound.
+basis names it (one CPU's figures are not another's). Validation counts at the evaluation speed
+(three times the training speed, a forward pass alone); early stopping may end a run sooner, so the
+hours are an upper bound.
 """
 from __future__ import annotations
 
