@@ -136,3 +136,26 @@ def test_queue_status_measure_times_every_items_models_once_each_and_wants_statu
     assert calls == []
     assert cli(["queue", str(queue), "--status", "--measure"]) == 0
     assert calls == [([("du", ("resnet50",)), ("qin", ("base-ckplus",))], 1, 128)]
+
+
+def test_once_a_gpu_is_measured_each_run_and_queue_item_has_its_gpu_hours_and_the_front_chapter_its_minutes(
+        monkeypatch, tmp_path):
+    from fer_core.book.front import gpu_wait
+    from fer_core.schedule import queues, slices
+
+    cuda_csv = tmp_path / "train_cuda.csv"
+    pd.DataFrame([{"model": "stn_sr", "case": "stn_sr@48", "input": 48, "gmacs_per_image": 0.0992,
+                   "loop": "book (default)", "images_per_s": 1.0, "tflops": 0.0006, "device": "NVIDIA H100",
+                   "cpu": "AMD EPYC", "cpu_bf16_units": "avx512_bf16", "batch": 16}]).to_csv(cuda_csv, index=False)
+    cpu_path = speed.bench_path("cpu")
+    monkeypatch.setattr(speed, "bench_path", lambda device: cuda_csv if device == "cuda" else cpu_path)
+    sl = slices.Slice("qin", "test", ["base-ckplus"], [0], [0, 1])
+    table = slices.listing(sl)
+    assert slices.GPU_HOURS in table and (table[slices.GPU_HOURS] > 0).all()  # a slow GPU: the test's runs are tiny
+    assert set(table["GPU speed from"]) == {"measured (stn_sr@48 on NVIDIA H100, batch 16 (this run: 64))"}  # there
+    status = queues.status([queues.Item(sl, "")])
+    assert status[slices.GPU_HOURS].iloc[0] == pytest.approx(table[slices.GPU_HOURS].sum(), abs=0.01)
+    wait = gpu_wait(queues.save_status(status, "gpu", tmp_path / "queue_gpu.csv"))
+    assert wait["GPU minutes (at most)"].iloc[0] == round(60 * status[slices.GPU_HOURS].iloc[0])
+    monkeypatch.setattr(speed, "bench_path", lambda device: tmp_path / "none.csv" if device == "cuda" else cpu_path)
+    assert slices.GPU_HOURS not in slices.listing(sl)  # no GPU measured: no such column, nothing guessed

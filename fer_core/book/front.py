@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..paths import ROOT, bench_file
+from ..schedule.slices import GPU_HOURS
 from ..verdicts import rule as verdicts
 from ..verdicts.claims import PAPERS, read_claims
 from .published import published
@@ -77,13 +78,16 @@ def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.
 
 def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
     """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``
-    its runs, the hours this CPU would need and what they are estimated from (``python -m fer_core
-    queue gpu --status --measure --save``, ``results/bench/queue_gpu.csv``); None when that file is
-    not there."""
+    its runs, the hours this CPU would need and what they are estimated from, and the minutes on a
+    GPU once one has been measured (``python -m fer_core queue gpu --status --measure --save``,
+    ``results/bench/queue_gpu.csv``); None when that file is not there."""
     path = Path(path) if path is not None else bench_file("queue_gpu")
     if not path.is_file():
         return None
     t = pd.read_csv(path)
     t = t.assign(**{"days here (at most)": (t["hours left (at most)"] / 24).round(1)})
-    return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)", "estimated",
-              "machine", *(["speed from"] if "speed from" in t else [])]].set_index("item")
+    if GPU_HOURS in t:  # once a GPU's speed is measured: what the same item takes there
+        t = t.assign(**{"GPU minutes (at most)": (t[GPU_HOURS] * 60).round(0)})
+    return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)",
+              *(["GPU minutes (at most)"] if GPU_HOURS in t else []), "estimated", "machine",
+              *(["speed from"] if "speed from" in t else [])]].set_index("item")

@@ -138,7 +138,9 @@ def status(items: list[Item]) -> pd.DataFrame:
                      "in progress": int(counts.get("started", 0)), "left": int(counts.get("not started", 0)),
                      "hours left (at most)": None if hours is None else round(hours, 1),
                      "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: RUNS_APART.join(started),
-                     "speed from": "; ".join(dict.fromkeys(table.loc[table["status"] != "finished", "speed from"]))})
+                     "speed from": "; ".join(dict.fromkeys(table.loc[table["status"] != "finished", "speed from"])),
+                     **({slices.GPU_HOURS: round(float(table.loc[table["status"] != "finished", slices.GPU_HOURS]
+                                                       .sum()), 2)} if slices.GPU_HOURS in table else {})})
     return pd.DataFrame(rows)
 
 

@@ -237,7 +237,9 @@ def listing(sl: Slice) -> pd.DataFrame:
     epochs (at most; early stopping may end sooner), x3 for the backward pass, and the hours left
     on this machine at the measured speed of the book's loop at the run's batch size
     (:mod:`fer_core.schedule.speed`): a started run's hours count only the epochs its checkpoint lacks. A
-    finished run names the hours it took (its record's wall time), to hold the estimate against."""
+    finished run names the hours it took (its record's wall time), to hold the estimate against.
+    Where a GPU's speed has been measured (``bench train --device cuda``, wherever it ran), each run
+    also has its hours on that GPU (:data:`GPU_HOURS`) and their basis."""
     out, benches, counts = [], {}, {}
     for spec in runs_of(sl):
         cfg = spec.cfg
@@ -252,6 +254,8 @@ def listing(sl: Slice) -> pd.DataFrame:
         device = resolve_device(cfg.train.device).type
         if device not in benches:
             benches[device] = speed.measured(device)
+        if "cuda" not in benches:  # a GPU's benchmark, wherever it was measured: its hours beside this machine's
+            benches["cuda"] = speed.measured("cuda")
         status, paths = spec.status, RunPaths.of(cfg)
         record = RunRecord.read(paths.results) if status == "finished" else None
         done = (record.metrics.get("epochs_run", cfg.train.epochs) if record
@@ -260,6 +264,11 @@ def listing(sl: Slice) -> pd.DataFrame:
         left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
         hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
                                        cfg.train.batch_size)
+        on_gpu = {}
+        if device != "cuda" and benches["cuda"] is not None:
+            gpu_hours, gpu_basis = speed.run_hours(benches["cuda"], cfg.model.name, gmac, images, val, left,
+                                                   cfg.train.batch_size)
+            on_gpu = {GPU_HOURS: round(gpu_hours, 3), "GPU speed from": gpu_basis}
         out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
                     "fold": "-" if spec.fold is None else spec.fold,
                     "dataset": cfg.data.source, "input": f"{channels}x{size}x{size}", "epochs (max)": cfg.train.epochs,
@@ -267,12 +276,15 @@ def listing(sl: Slice) -> pd.DataFrame:
                     "batch": cfg.train.batch_size, "train images": images, "GMAC/image": round(gmac, 3),
                     "cost (PMAC, at most)": round(3 * gmac * images * cfg.train.epochs / 1e6, 3),
                     f"hours here ({device}, at most)": None if hours is None else round(hours, 2),
-                    "speed from": basis, "status": status,
+                    "speed from": basis, **on_gpu, "status": status,
                     "standing": checkpoints.standing(paths.checkpoints) if status == "started" else "",
                     "hours taken": None if taken is None else round(taken / 3600, 2)})
     return pd.DataFrame(out)
 
 
+#: a listing's column (and a queue status's) of a run's hours on a GPU where one has been measured
+#: (``results/bench/train_cuda.csv``), beside this CPU's
+GPU_HOURS = "hours on a GPU (at most)"
 #: a queue status's column naming each started run (``queue <name> --status``)
 STARTED = "started runs (epochs done)"
 #: between two started runs in the status's STARTED column (each run's own text uses "; ")
