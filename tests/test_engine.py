@@ -164,6 +164,18 @@ def test_a_time_limit_leaves_room_for_the_test_and_attention_of_a_trained_run(ti
     assert resumed.provenance["test_s"] >= 0 and "attention_s" in resumed.provenance
 
 
+def test_a_model_never_recorded_here_reserves_its_attention_record_by_its_validation_speed(tiny_cfg):
+    """No record of the model on this kind of device: the reserve grows with the model's cost (a
+    224x224 network's record takes a quarter of an hour on the CPU, not the 3-minute floor)."""
+    import fer_core.runs.runner as runs
+
+    cfg = tiny_cfg("run=never-recorded", "eval.tta=[]", "eval.attention=32")
+    fast = runs.finishing_seconds(cfg, {"val_s_per_image": 0.001}, 100, "cpu")
+    slow = runs.finishing_seconds(cfg, {"val_s_per_image": 0.1}, 100, "cpu")  # ResMaskingNet at 224: ~0.1 s
+    assert fast == pytest.approx(runs.FINISHING_SAFETY * (0.1 + runs.ATTENTION_UNMEASURED_S))
+    assert slow == pytest.approx(runs.FINISHING_SAFETY * (10 + runs.ATTENTION_AS_TEST_IMAGES * 0.1))
+
+
 def test_the_loop_runs_without_run_folders(tiny_cfg, tmp_path):
     """What a notebook or a benchmark calls: a Training fitted in memory, no file written, the best
     epoch's weights kept in the state, and the same history as the run layer's."""

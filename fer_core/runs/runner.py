@@ -76,25 +76,33 @@ def train(cfg: Config | str | Path, *, data: fer_data.FERData | None = None, res
 
 
 ATTENTION_UNMEASURED_S = 180.0  # no record of the model on this kind of device yet: the CPU queue's slowest was 165 s
+#: ... nor as many seconds as this many test faces take at the run's validation speed: the record's
+#: forward and backward passes, measured (bench attention, 32 faces) against each model's evaluation
+#: speed: ResMaskingNet at 224 983 s at 9.8 img/s (~9,600 faces), ResNet-18 at 48 12 s (~11,000)
+ATTENTION_AS_TEST_IMAGES = 12_000
 FINISHING_SAFETY = 1.25
 
 
 def finishing_seconds(cfg: Config, state: dict, n_test: int, device: str) -> float:
     """What a trained run still needs: the test (plain and every TTA view, at the speed its last
     validation ran) and the attention record (the slowest of this model's records on this kind of
-    device under the results folder, else ATTENTION_UNMEASURED_S), with a 25% margin. A time limit
-    stops a run before its test when these would not end inside it."""
+    device under the results folder, else ATTENTION_AS_TEST_IMAGES faces at the validation's speed,
+    at least ATTENTION_UNMEASURED_S), with a 25% margin. A time limit stops a run before its test
+    when these would not end inside it."""
     views = sum(10 if mode == "tencrop" else cfg.eval.tta_views for mode in cfg.eval.tta)
-    test_s = state.get("val_s_per_image", 0.0) * n_test * (1 + views)
-    return FINISHING_SAFETY * (test_s + (_attention_seconds(cfg, device) if cfg.eval.attention else 0.0))
+    s_per_image = state.get("val_s_per_image", 0.0)
+    test_s = s_per_image * n_test * (1 + views)
+    attention_s = _attention_seconds(cfg, device, s_per_image) if cfg.eval.attention else 0.0
+    return FINISHING_SAFETY * (test_s + attention_s)
 
 
-def _attention_seconds(cfg: Config, device: str) -> float:
+def _attention_seconds(cfg: Config, device: str, s_per_image: float) -> float:
     kind = str(device).split(":")[0]
+    unmeasured = max(ATTENTION_UNMEASURED_S, ATTENTION_AS_TEST_IMAGES * s_per_image)
     try:
         rows = ledger.read_ledger(cfg.output.results_dir)
     except ValueError:  # a damaged ledger is the preflight's to name
-        return ATTENTION_UNMEASURED_S
+        return unmeasured
     rows = rows[(rows["model"] == cfg.model.name) & (rows["device"].astype(str).str.split(":").str[0] == kind)]
     measured = []
     for path in rows["record"]:  # the ledger as an index: an estimate, not a published number
@@ -103,7 +111,7 @@ def _attention_seconds(cfg: Config, device: str) -> float:
             measured.append(float(json.loads(provenance.read_text())["attention_s"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    return max(measured, default=ATTENTION_UNMEASURED_S)
+    return max(measured, default=unmeasured)
 
 
 def _start_or_resume(cfg: Config, paths: RunPaths, data: fer_data.FERData, resuming: bool, started: str) -> Training:
