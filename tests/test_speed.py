@@ -159,3 +159,17 @@ def test_once_a_gpu_is_measured_each_run_and_queue_item_has_its_gpu_hours_and_th
     assert wait["GPU minutes (at most)"].iloc[0] == round(60 * status[slices.GPU_HOURS].iloc[0])
     monkeypatch.setattr(speed, "bench_path", lambda device: tmp_path / "none.csv" if device == "cuda" else cpu_path)
     assert slices.GPU_HOURS not in slices.listing(sl)  # no GPU measured: no such column, nothing guessed
+
+
+def test_a_saved_measurement_keeps_the_old_file_only_where_rows_would_go(bench_csv, tmp_path):
+    from fer_core.schedule.bench import save
+
+    df = _on(pd.read_csv(bench_csv), AMD)
+    path = tmp_path / "bench" / "train_cpu.csv"
+    save(df[df["model"] == "resnet18"], path, merge=True)
+    save(df[df["model"] == "simple_cnn"], path, merge=True)  # rows added, none replaced: no copy
+    assert [p.name for p in path.parent.iterdir()] == ["train_cpu.csv"] and len(pd.read_csv(path)) == len(df)
+    save(df[df["model"] == "simple_cnn"].assign(images_per_s=900.0), path, merge=True)  # one replaced: kept
+    kept = [p for p in path.parent.iterdir() if p.name != "train_cpu.csv"]
+    assert len(kept) == 1 and 1000.0 in set(pd.read_csv(kept[0])["images_per_s"])
+    assert 900.0 in set(pd.read_csv(path)["images_per_s"]) and len(pd.read_csv(path)) == len(df)

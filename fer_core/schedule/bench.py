@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from ..paths import BENCH
 
@@ -336,15 +337,25 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     df["cpu"], df["cpu_bf16_units"] = info["cpu"], ",".join(info["cpu_bf16_units"]) or "none"
     df["torch_threads"], df["torch"] = torch.get_num_threads(), torch.__version__
     df["data"], df["batch"], df["steps"], df["repeats"] = source, batch, steps, repeats
-    path = project_path(out) if out else bench_path(device)
+    save(df, project_path(out) if out else bench_path(device), merge)
+
+
+def save(df, path: Path, merge: bool) -> Path:
+    """Write the benchmark table ``df`` to ``path``, merged into the rows there (:func:`merged`) or
+    in their place; never losing a measurement: a file whose rows would go is kept beside the new one
+    (``<name>.<time>.csv``), a merge that only adds rows keeps none."""
+    import pandas as pd
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():  # never overwrite a measurement: keep the old one beside the new
+    if path.exists():
         old = pd.read_csv(path)
-        path.rename(path.with_name(f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"))
-        if merge:
-            df = merged(old, df)
+        new = merged(old, df) if merge else df
+        if len(new) < len(old) + len(df):  # rows replaced (or, without merge, the whole file)
+            path.rename(path.with_name(f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"))
+        df = new
     df.to_csv(path, index=False)
     print(f"written: {path}")
+    return path
 
 
 def merged(old, new):
