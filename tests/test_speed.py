@@ -77,7 +77,7 @@ def test_measure_takes_each_model_at_the_batch_size_its_runs_train_at(monkeypatc
 
     calls = []
     monkeypatch.setattr(bench, "bench_train", lambda device, cases, size, batch, steps, *args, **kw: calls.append(
-        (batch, steps, sorted(name for name, _, _ in cases), kw["merge"])))
+        (batch, steps, sorted(name for name, *_ in cases), kw["merge"])))
     bench.measure([slices.Slice("qin", "paper", ["base-ckplus", "stn-ckplus"]),
                    slices.Slice("du", "paper", ["resnet50"])], None)
     assert calls == [(16, 16, ["stn_sr", "stn_sr"], True), (32, 8, ["resnet50"], True)]
@@ -173,3 +173,20 @@ def test_a_saved_measurement_keeps_the_old_file_only_where_rows_would_go(bench_c
     kept = [p for p in path.parent.iterdir() if p.name != "train_cpu.csv"]
     assert len(kept) == 1 and 1000.0 in set(pd.read_csv(kept[0])["images_per_s"])
     assert 900.0 in set(pd.read_csv(path)["images_per_s"]) and len(pd.read_csv(path)) == len(df)
+
+
+def test_a_run_reads_the_speed_measured_with_its_own_loss_terms(bench_csv, monkeypatch):
+    from fer_core.schedule import bench, slices
+
+    df = pd.read_csv(bench_csv)
+    sr = df.iloc[[0]].assign(model="edsr_x2", case="edsr_x2@48+loss:sr_l1", loss='{"sr_l1":1.0}', images_per_s=20.0)
+    probe_only = sr.assign(case="edsr_x2@48", loss="{}", images_per_s=60.0)  # the SR net without a gradient
+    pd.concat([df, sr, probe_only], ignore_index=True).to_csv(bench_csv, index=False)
+    table = speed.measured("cpu", bench_csv)
+    assert speed.run_hours(table, "edsr_x2", 0.5, 7200, 0, 1, loss={"sr_l1": 1.0}) == (
+        pytest.approx(7200 / 20 / 3600), "measured (edsr_x2@48+loss:sr_l1)")
+    assert speed.run_hours(table, "edsr_x2", 0.5, 7200, 0, 1)[1] == "measured (edsr_x2@48)"
+    calls = []
+    monkeypatch.setattr(bench, "bench_train", lambda device, cases, *args, **kw: calls.extend(cases))
+    bench.measure([slices.Slice("qin", "paper", ["edsr-l1"])], None)
+    assert calls == [("edsr_x2", 48, {}, {"sr_l1": 1.0})]  # measured training EDSR, as the run does

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..paths import BENCH
+from .speed import loss_key
 
 
 def bench_data(data_dir: str | None) -> None:
@@ -216,15 +217,17 @@ def _image_folder(data, folder: str, n: int) -> str:
     return folder
 
 
-def _case(text, cuda: bool, size: int | None) -> tuple[str, int, dict]:
+def _case(text, cuda: bool, size: int | None) -> tuple[str, int, dict, dict]:
     """``name@size`` (or a registry name: its own input on CUDA, 48 on the CPU, or ``--input``), or
-    a ``(name, size, kwargs)`` case as it is: (name, size, model kwargs)."""
+    a ``(name, size, kwargs[, loss weights])`` case as it is: (name, size, model kwargs, the extra
+    loss terms a run trains with: they decide what a step trains, e.g. EDSR's own ``sr_l1``)."""
     from ..models import get_spec
 
     if not isinstance(text, str):
-        return text
+        return (*text, {}) if len(text) == 3 else tuple(text)
     name, _, at = text.partition("@")
-    return name, int(at) if at else size or (get_spec(name).input_size if cuda else 48), CASE_KWARGS.get(name, {})
+    size = int(at) if at else size or (get_spec(name).input_size if cuda else 48)
+    return name, size, CASE_KWARGS.get(name, {}), {}
 
 
 def _label(name: str, size: int, kwargs: dict) -> str:
@@ -278,17 +281,17 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = _image_folder(data, tmp, batch * (steps + 2)) if plain else None
-        name, s, case_kwargs = cases[0]  # warm-up of the process (allocator, kernels): the first case was slower
+        name, s, case_kwargs, _ = cases[0]  # warm-up of the process (allocator, kernels): the first case was slower
         book_loop(load_config(None, ["train.progress=false", f"train.device={device}", f"model.name={name}",
                                      f"model.input_size={s}", f"model.kwargs={json.dumps(case_kwargs)}",
                                      f"train.batch_size={batch}", "train.optimizer.lr=0.001"]), data, 2)
-        for name, s, case_kwargs in cases:
-            label = _label(name, s, case_kwargs)
+        for name, s, case_kwargs, loss in cases:
+            label = _label(name, s, case_kwargs) + "".join(f"+loss:{k}" for k in sorted(loss))
             kwargs = json.dumps(case_kwargs).replace(" ", "")
             base = ["train.progress=false", f"train.device={device}", f"model.name={name}", f"model.input_size={s}",
                     f"model.kwargs={kwargs}", f"train.batch_size={batch}", "train.optimizer.name=adam",
                     "train.optimizer.lr=0.001",  # the step's cost is the same at any rate; at 0.01 Adam diverged
-                    "augment.crop=random", "augment.rotation=10"]
+                    "augment.crop=random", "augment.rotation=10", f"loss.weights={loss_key(loss)}"]
             cfg = load_config(None, base)
             setup = Setup.of(cfg)
             model = build_model(cfg, data.num_classes).to(setup.device)
@@ -305,7 +308,8 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
                 tflops = ips * flops / 1e12
                 limit = peaks.get("bfloat16" if precision["autocast"] else "float32")
                 rows.append({"model": name, "case": label, "input": s, "gmacs_per_image": round(gmacs, 4),
-                             "loop": f"book ({variant})", "images_per_s": round(ips, 1), "tflops": round(tflops, 3),
+                             "loss": loss_key(loss), "loop": f"book ({variant})", "images_per_s": round(ips, 1),
+                             "tflops": round(tflops, 3),
                              "peak_tflops": round(limit, 3) if limit else None,
                              "share_of_peak": round(tflops / limit, 3) if limit else None,
                              "peak_gb": round(peak / 2**30, 2), "precision": json.dumps(precision)})
@@ -415,7 +419,7 @@ def bench_attention(faces: int, names: list[str] | None = None) -> None:
 
     test = fer_data.load("synthetic", synthetic_size=(10, 10, max(faces, 64))).select("test")
     cuda = torch.cuda.is_available()
-    cases = ([(n, s, "cuda" if cuda else "cpu") for n, s, _ in (_case(x, cuda, None) for x in names)] if names else
+    cases = ([(n, s, "cuda" if cuda else "cpu") for n, s, *_ in (_case(x, cuda, None) for x in names)] if names else
              [("resnet18", 48, "cpu")] + ([("resmaskingnet", 224, "cuda")] if cuda else []))
     print(f"{'model':18s} {'input':>5s} {'device':>6s} {'faces':>5s} {'maps (s)':>9s} {'all (s)':>8s} "
           f"{'= training images':>17s}  targets: ResNet-18 on the CPU < 30 s for the maps; the record under 10% "
@@ -471,11 +475,12 @@ def measure(parts, data_dir: str | None, repeats: int | None = None, images: int
         for spec in slices.runs_of(sl):
             cfg = spec.cfg
             kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
-            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True))
+            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True),
+                    loss_key(cfg.loss.weights))
             cases.setdefault(cfg.train.batch_size, {})[case] = cfg
             device = resolve_device(cfg.train.device).type
     for batch, at_batch in sorted(cases.items()):
-        bench_train(device, [(n, s, json.loads(k)) for n, s, k in at_batch], None, batch,
+        bench_train(device, [(n, s, json.loads(k), json.loads(loss)) for n, s, k, loss in at_batch], None, batch,
                     max(images // 32, images // batch),
                     ["default"], [], None, data_dir, plain=False, merge=True, repeats=repeats)
 

@@ -263,11 +263,11 @@ def listing(sl: Slice) -> pd.DataFrame:
         taken = record.provenance.get("wall_time_s") if record else None
         left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
         hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
-                                       cfg.train.batch_size)
+                                       cfg.train.batch_size, cfg.loss.weights)
         on_gpu = {}
         if device != "cuda" and benches["cuda"] is not None:
             gpu_hours, gpu_basis = speed.run_hours(benches["cuda"], cfg.model.name, gmac, images, val, left,
-                                                   cfg.train.batch_size)
+                                                   cfg.train.batch_size, cfg.loss.weights)
             on_gpu = {GPU_HOURS: round(gpu_hours, 3), "GPU speed from": gpu_basis}
         out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
                     "fold": "-" if spec.fold is None else spec.fold,

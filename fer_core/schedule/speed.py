@@ -14,6 +14,7 @@ hours are an upper bound.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,13 @@ def hosts(df: pd.DataFrame) -> pd.Series:
     return cpu.where(device.str.startswith("cpu"), device).where(df["cpu"].notna(), "")
 
 
+def loss_key(weights: dict | None) -> str:
+    """A run's extra loss terms as the benchmark's ``loss`` column writes them (``{}``: none): they
+    decide what a step trains (EDSR alone learns only from its ``sr_l1``), so a row is read for runs
+    with the same terms."""
+    return json.dumps(dict(sorted((weights or {}).items())), separators=(",", ":"))
+
+
 def bench_path(device: str) -> Path:
     return bench_file(f"train_{device}")
 
@@ -72,14 +80,18 @@ def measured(device: str, path: str | Path | None = None) -> pd.DataFrame | None
 
 
 def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
-                          batch: int | None = None) -> tuple[float, str] | None:
+                          batch: int | None = None, loss: dict | None = None) -> tuple[float, str] | None:
     """(estimated training images/s, how it was estimated) of ``model`` at ``gmacs`` forward GMAC
-    per image, trained at ``batch`` images a step (None: whatever batch the benchmark used)."""
+    per image, trained at ``batch`` images a step (None: whatever batch the benchmark used) with the
+    extra loss terms ``loss`` (rows measured with other terms only where none has the same)."""
     if bench is None:
         return None
     here_is = bench.attrs.get("here")
     on = bench["host"] if "host" in bench else pd.Series("", index=bench.index)
     same = bench[bench["model"] == model]
+    terms = same["loss"].fillna("{}") if "loss" in same else pd.Series("{}", index=same.index)
+    if (terms == loss_key(loss)).any():
+        same = same[terms == loss_key(loss)]
     if (on[same.index] == here_is).any():  # this machine's own measurement of the model first
         same = same[on[same.index] == here_is]
     other_batch = ""
@@ -105,10 +117,11 @@ def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
 
 
 def run_hours(bench: pd.DataFrame | None, model: str, gmacs_per_image: float, train_images: int,
-              val_images: int, epochs: int, batch: int | None = None) -> tuple[float | None, str]:
+              val_images: int, epochs: int, batch: int | None = None,
+              loss: dict | None = None) -> tuple[float | None, str]:
     """(hours at most, basis) to train ``epochs`` epochs of a run: passes over the training images
     plus a validation pass per epoch; (None, why) without a benchmark."""
-    est = training_images_per_s(bench, model, gmacs_per_image, batch)
+    est = training_images_per_s(bench, model, gmacs_per_image, batch, loss)
     if est is None:
         return None, "no benchmark: python -m fer_core.schedule.bench train"
     ips, basis = est
