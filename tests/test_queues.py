@@ -153,8 +153,13 @@ def test_a_saved_status_says_when_where_and_from_which_code_and_the_front_chapte
     wait = gpu_wait(path)
     assert wait.loc[1, "days here (at most)"] == 10.0 and gpu_wait(tmp_path / "none.csv") is None
     assert "speed from" not in wait  # a status saved before the column: read all the same
+    assert wait.attrs["caption"].startswith(f"Estimated {saved['estimated'].iloc[0]} on {saved['machine'].iloc[0]}")
     path = queues.save_status(table.assign(**{"speed from": "measured (resmaskingnet@224)"}), "gpu", path)
-    assert gpu_wait(path).loc[1, "speed from"] == "measured (resmaskingnet@224)"  # the chapter says what it read
+    assert gpu_wait(path).loc[1, "speed from"] == "measured: resmaskingnet@224"  # the chapter says what it read
+    bases = "measured (resmaskingnet@224); measured (resnet34@224); scaled from resnet18@96 on Intel (amx_bf16)"
+    path = queues.save_status(table.assign(**{"speed from": bases}), "gpu", path)
+    assert gpu_wait(path).loc[1, "speed from"] == ("measured: resmaskingnet@224, resnet34@224; scaled from "
+                                                   "resnet18@96 on Intel (amx_bf16)")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="the kernel has no autogroup scheduling")

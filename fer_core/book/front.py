@@ -78,9 +78,11 @@ def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.
 
 def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
     """Why the GPU queue's claims are not tested, in numbers: per item of ``params/queues/gpu.yaml``
-    its runs, the hours this CPU would need and what they are estimated from, and the minutes on a
-    GPU once one has been measured (``python -m fer_core queue gpu --status --measure --save``,
-    ``results/bench/queue_gpu.csv``); None when that file is not there."""
+    its runs, the hours this CPU would need and what they are estimated from (the measured cases, the
+    machine that measured them where it is not the one named), and the minutes on a GPU once one has
+    been measured (``python -m fer_core queue gpu --status --measure --save``,
+    ``results/bench/queue_gpu.csv``); None when that file is not there. When and on which machine
+    the table was estimated is said once, in ``attrs["caption"]``."""
     path = Path(path) if path is not None else bench_file("queue_gpu")
     if not path.is_file():
         return None
@@ -88,6 +90,21 @@ def gpu_wait(path: str | Path | None = None) -> pd.DataFrame | None:
     t = t.assign(**{"days here (at most)": (t["hours left (at most)"] / 24).round(1)})
     if GPU_HOURS in t:  # once a GPU's speed is measured: what the same item takes there
         t = t.assign(**{"GPU minutes (at most)": (t[GPU_HOURS] * 60).round(0)})
-    return t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)",
-              *(["GPU minutes (at most)"] if GPU_HOURS in t else []), "estimated", "machine",
-              *(["speed from"] if "speed from" in t else [])]].set_index("item")
+    if "speed from" in t:
+        t["speed from"] = t["speed from"].fillna("").map(_bases)
+    out = t[["item", "slice", "runs", "finished", "hours left (at most)", "days here (at most)",
+             *(["GPU minutes (at most)"] if GPU_HOURS in t else []),
+             *(["speed from"] if "speed from" in t else [])]].set_index("item")
+    said = {c: ", ".join(dict.fromkeys(t[c].astype(str).str[:10 if c == "commit" else None])) if c in t else "?"
+            for c in ("estimated", "machine", "commit")}
+    out.attrs["caption"] = (f"Estimated {said['estimated']} on {said['machine']}, at commit {said['commit']}; "
+                            "hours at most (early stopping may end a run sooner).")
+    return out
+
+
+def _bases(text: str) -> str:
+    """An item's speed bases, shorter: ``measured (a); measured (b); scaled from c`` -> ``measured: a,
+    b; scaled from c``."""
+    measured = [b[len("measured ("):-1] for b in text.split("; ") if b.startswith("measured (")]
+    rest = [b for b in text.split("; ") if b and not b.startswith("measured (")]
+    return "; ".join(([f"measured: {', '.join(measured)}"] if measured else []) + rest)
