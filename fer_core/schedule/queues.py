@@ -27,8 +27,7 @@ import yaml
 from ..paths import bench_file, project_path
 from ..runs.records import git_commit
 from ..train.engine import TimeLimitReached
-from ..train.hardware import cpu_info
-from . import slices
+from . import slices, speed
 from .plans import read_plan
 
 QUEUE_KEYS = {"paper", "rows", "seeds", "folds", "note"}
@@ -155,7 +154,7 @@ def save_status(table: pd.DataFrame, name: str, path: str | Path | None = None) 
     path = Path(path) if path is not None else status_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = table.assign(queue=name, estimated=time.strftime("%Y-%m-%d"), commit=git_commit().get("commit"),
-                       machine=f"{cpu_info()['cpu']} ({os.cpu_count()} cores)",
+                       machine=f"{speed.this_host('cpu')}, {os.cpu_count()} cores",
                        basis="results/bench/train_cpu.csv: the book loop's measured img/s (per item: speed from)")
     out.to_csv(path, index=False)
     return path
