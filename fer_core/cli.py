@@ -154,10 +154,12 @@ def _cmd_queue(args) -> int:
         table = queues.status(items)
         started = table[queues.STARTED]
         with pd.option_context("display.width", 200, "display.max_colwidth", 90):
-            print(table.drop(columns=queues.STARTED).to_string(index=False))
-        for item, runs in zip(table["item"], started):
+            print(table.drop(columns=[queues.STARTED, queues.EARLIER]).to_string(index=False))
+        for item, runs, shared in zip(table["item"], started, table[queues.EARLIER]):
             for run in filter(None, runs.split(queues.RUNS_APART)):
                 print(f"item {item}, in progress: {run}")
+            if shared:
+                print(f"item {item}, made and counted by an earlier item: {shared}")
         hours = table["hours left (at most)"]
         print(f"{table['runs'].sum()} run(s): {table['finished'].sum()} finished "
               f"({table['hours taken'].sum():.1f} hours taken), {table['in progress'].sum()} in "

@@ -276,3 +276,16 @@ def test_one_step_under_bf16_autocast_matches_float32(name):
     for k, v in ((k, v.detach()) for k, v in terms.items()):
         assert torch.isfinite(v), (name, k)
         assert abs(float(v) - fp32[k]) <= max(0.05, 0.05 * abs(fp32[k])), (name, k, float(v), fp32[k])
+
+
+def test_an_sr_net_is_fixed_when_loaded_or_asked_and_trains_otherwise(tmp_path):
+    trains = lambda m: any(p.requires_grad for p in m.sr.parameters())  # noqa: E731
+    assert trains(create_model("stn_sr", stn=False, sr="edsr", sr_blocks=1, sr_feats=8))  # a fresh SR net learns
+    fixed = create_model("stn_sr", stn=False, sr="edsr", sr_blocks=1, sr_feats=8, sr_frozen=True)  # the benchmark's
+    assert not trains(fixed) and fixed.sr_frozen
+    path = tmp_path / "edsr.pt"
+    torch.save(EDSR(1, 1, 8).state_dict(), path)
+    assert not trains(create_model("stn_sr", stn=False, sr="edsr", sr_blocks=1, sr_feats=8, sr_weights=str(path)))
+    assert trains(create_model("stn_sr", stn=False, sr="edsr", sr_blocks=1, sr_feats=8, sr_weights=str(path),
+                               sr_frozen=False))  # fine-tuned when said so
+    assert not create_model("stn_sr", stn=False, sr="bicubic", sr_frozen=True).sr_frozen  # no SR net to fix

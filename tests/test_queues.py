@@ -277,3 +277,16 @@ def test_the_gpu_queue_reads_and_a_fold_item_trains_the_sr_net_its_rows_take_onc
     sr_ckplus = next(i for i in items if i.label.startswith("qin: sr-ckplus"))
     variants = [s.variant for s in slices.runs_of(sr_ckplus.slice)]
     assert variants.count("edsr-l1") == 1 and variants.count("sr-ckplus") == 10
+
+
+def test_a_run_two_items_hold_is_counted_once_in_the_first_and_named_in_the_next(tmp_path, capsys, monkeypatch):
+    path = _queue(tmp_path, "profile: test\nitems:\n  - {paper: qin, rows: [sr-ckplus], folds: 0, seeds: 0}\n"
+                            "  - {paper: qin, rows: [edsr-l1, edsr-l2], seeds: 0}\n")
+    monkeypatch.setattr(speed, "run_hours", lambda *a, **k: (1.5, "measured (one and a half hours a run)"))
+    table = queues.status(queues.read_queue(path))
+    assert table["runs"].tolist() == [2, 1]  # the SR net alone, trained for the +SR row first: one run, once
+    assert table["hours left (at most)"].tolist() == [3.0, 1.5]  # and its hours once
+    assert table.loc[0, queues.EARLIER] == ""
+    assert re.fullmatch(r"edsr-l1-\S+ \(item 1\)", table.loc[1, queues.EARLIER])
+    assert cli(["queue", path, "--status"]) == 0
+    assert re.search(r"item 2, made and counted by an earlier item: edsr-l1-\S+ \(item 1\)", capsys.readouterr().out)

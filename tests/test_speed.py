@@ -190,3 +190,36 @@ def test_a_run_reads_the_speed_measured_with_its_own_loss_terms(bench_csv, monke
     monkeypatch.setattr(bench, "bench_train", lambda device, cases, *args, **kw: calls.extend(cases))
     bench.measure([slices.Slice("qin", "paper", ["edsr-l1"])], None)
     assert calls == [("edsr_x2", 48, {}, {"sr_l1": 1.0})]  # measured training EDSR, as the run does
+
+
+def test_a_run_that_loads_a_frozen_sr_net_reads_the_speed_measured_with_it_frozen(bench_csv, monkeypatch):
+    from fer_core.schedule import bench, slices
+
+    df = pd.read_csv(bench_csv)
+    trains = df.iloc[[0]].assign(model="stn_sr", case="stn_sr@48+sr=edsr+stn=False", gmacs_per_image=12.9,
+                                 kwargs='{"sr":"edsr","stn":false}', images_per_s=10.0)
+    fixed = trains.assign(case="stn_sr@48+sr=edsr+sr_frozen=True+stn=False", images_per_s=30.0,
+                          kwargs='{"sr":"edsr","sr_frozen":true,"stn":false}')  # the same FLOPs, a third of the work
+    pd.concat([df, trains, fixed], ignore_index=True).to_csv(bench_csv, index=False)
+    table = speed.measured("cpu", bench_csv)
+    run = speed.bench_kwargs({"stn": False, "sr": "edsr", "sr_weights": "checkpoints/qin/edsr-l1/best.pt"})
+    assert run == {"sr": "edsr", "sr_frozen": True, "stn": False}
+    assert speed.run_hours(table, "stn_sr", 12.9, 7200, 0, 1, kwargs=run) == (
+        pytest.approx(7200 / 30 / 3600), "measured (stn_sr@48+sr=edsr+sr_frozen=True+stn=False)")
+    assert speed.run_hours(table, "stn_sr", 12.9, 7200, 0, 1, kwargs={"sr": "edsr", "stn": False})[0] == \
+        pytest.approx(7200 / 10 / 3600)  # one that trains its SR net reads the row that did
+    assert speed.bench_kwargs({"sr": "edsr", "sr_weights": "w.pt", "sr_frozen": False})["sr_frozen"] is False
+    calls = []
+    monkeypatch.setattr(bench, "bench_train", lambda device, cases, *args, **kw: calls.extend(cases))
+    bench.measure([slices.Slice("qin", "paper", ["sr-ckplus"])], None)
+    assert ("stn_sr", 48, {"sr": "edsr", "sr_frozen": True, "stn": False}, {}) in calls  # measured as it runs
+
+
+def test_the_benchmark_writes_each_cases_kwargs_for_the_runs_to_read(tmp_path, monkeypatch):
+    from fer_core.schedule import bench
+
+    out = tmp_path / "train_cpu.csv"
+    bench.bench_train("cpu", [("stn_sr", 48, {"stn": False, "sr": "bicubic"}, {})], None, 8, 1, ["default"], [],
+                      str(out), None, plain=False, repeats=1)
+    row = pd.read_csv(out).iloc[0]
+    assert row["kwargs"] == '{"sr":"bicubic","stn":false}' and row["case"] == "stn_sr@48+sr=bicubic+stn=False"

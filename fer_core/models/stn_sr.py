@@ -81,14 +81,17 @@ class STNSRClassifier(nn.Module):
     ``"bicubic"`` up-samples x2 by bicubic interpolation (this book's control: does SR help, or
     only the larger input?), ``"none"`` keeps the 48x48 face. The paper uses EDSR as a
     pre-processor trained with an L1 loss: ``sr_weights`` loads such an SR net (a checkpoint of
-    the ``edsr_x2`` model, the plan's ``sr_from`` row) and ``sr_frozen`` keeps it fixed while the
-    classifier (and the STN, through it) trains. The classifier is any registered model
-    (``classifier``, default ResNet-18); grey input is repeated to its channels. Outputs
-    ``logits`` and the intermediate images (``aligned``, ``super_resolved``).
+    the ``edsr_x2`` model, the plan's ``sr_from`` row) and keeps it fixed while the classifier (and
+    the STN, through it) trains; ``sr_frozen`` says otherwise (False: fine-tune it; True: fix even an
+    untrained EDSR, what the speed benchmark measures for a run whose trained SR net it lacks). The
+    classifier is any registered model (``classifier``, default ResNet-18); grey input is repeated
+    to its channels. Outputs ``logits`` and the intermediate images (``aligned``,
+    ``super_resolved``).
     """
 
     def __init__(self, num_classes: int = 7, stn: bool = True, sr: str = "edsr", classifier: str = "resnet18",
-                 sr_blocks: int = 16, sr_feats: int = 128, sr_weights: str | None = None, sr_frozen: bool = True):
+                 sr_blocks: int = 16, sr_feats: int = 128, sr_weights: str | None = None,
+                 sr_frozen: bool | None = None):
         super().__init__()
         if sr not in SR_MODES:
             raise ValueError(f"sr must be one of {SR_MODES}, not {sr!r}")
@@ -99,9 +102,9 @@ class STNSRClassifier(nn.Module):
         self.sr = EDSR(1, sr_blocks, sr_feats) if sr == "edsr" else None
         if sr_weights:
             self.sr.load_state_dict(_edsr_state(sr_weights))
-            if sr_frozen:
-                self.sr.requires_grad_(False)
-        self.sr_frozen = bool(sr_weights) and sr_frozen
+        self.sr_frozen = sr == "edsr" and (bool(sr_weights) if sr_frozen is None else sr_frozen)
+        if self.sr_frozen:
+            self.sr.requires_grad_(False)
         self.classifier = create_model(classifier, num_classes=num_classes)
         self.classifier_name = classifier
         self.classifier_channels = get_spec(classifier).in_channels
@@ -162,7 +165,7 @@ class SRPretrain(nn.Module):
 
 @register("stn_sr", input_size=48, in_channels=1, paper="Qin", cam_layer=lambda m: m.cam_layer())
 def stn_sr(num_classes: int = 7, stn: bool = True, sr: str = "edsr", classifier: str = "resnet18", sr_blocks: int = 16,
-           sr_feats: int = 128, sr_weights: str | None = None, sr_frozen: bool = True) -> nn.Module:
+           sr_feats: int = 128, sr_weights: str | None = None, sr_frozen: bool | None = None) -> nn.Module:
     """Spatial transformer + EDSR x2 super-resolution + a classifier, each stage switchable (Qin)."""
     return STNSRClassifier(num_classes, stn, sr, classifier, sr_blocks, sr_feats, sr_weights, sr_frozen)
 

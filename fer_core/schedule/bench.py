@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from ..paths import BENCH
-from .speed import loss_key
+from .speed import bench_kwargs, kwargs_key, loss_key
 
 
 def bench_data(data_dir: str | None) -> None:
@@ -308,7 +308,8 @@ def bench_train(device: str, names: list[str] | None, size: int | None, batch: i
                 tflops = ips * flops / 1e12
                 limit = peaks.get("bfloat16" if precision["autocast"] else "float32")
                 rows.append({"model": name, "case": label, "input": s, "gmacs_per_image": round(gmacs, 4),
-                             "loss": loss_key(loss), "loop": f"book ({variant})", "images_per_s": round(ips, 1),
+                             "loss": loss_key(loss), "kwargs": kwargs_key(case_kwargs),
+                             "loop": f"book ({variant})", "images_per_s": round(ips, 1),
                              "tflops": round(tflops, 3),
                              "peak_tflops": round(limit, 3) if limit else None,
                              "share_of_peak": round(tflops / limit, 3) if limit else None,
@@ -466,7 +467,8 @@ def measure(parts, data_dir: str | None, repeats: int | None = None, images: int
     images): the book loop's speed for every model of the slices ``parts`` at the batch size each
     trains at (a timed epoch of about ``images`` images, at least 8 batches for ``images`` 256, the
     best of ``repeats``), into results/bench/train_<device>.csv; a model several slices share is
-    measured once."""
+    measured once, with the kwargs of its runs (a run that loads trained weights with what they do
+    to its step: :func:`~fer_core.schedule.speed.bench_kwargs`)."""
     from ..train.build import input_shape, resolve_device
     from . import slices
 
@@ -474,8 +476,7 @@ def measure(parts, data_dir: str | None, repeats: int | None = None, images: int
     for sl in parts:
         for spec in slices.runs_of(sl):
             cfg = spec.cfg
-            kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
-            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(kwargs, sort_keys=True),
+            case = (cfg.model.name, input_shape(cfg)[0], json.dumps(bench_kwargs(cfg.model.kwargs)),
                     loss_key(cfg.loss.weights))
             cases.setdefault(cfg.train.batch_size, {})[case] = cfg
             device = resolve_device(cfg.train.device).type

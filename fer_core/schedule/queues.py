@@ -125,10 +125,14 @@ def status(items: list[Item]) -> pd.DataFrame:
     records' wall time, wherever they ran), where each started run stands (its epoch, its
     validation curve so far, a step within an epoch, its hours left) and what the hours left are
     estimated from (the benchmark's case per model, and the machine that measured it where that
-    is not this one)."""
-    rows = []
+    is not this one). A run several items hold (an SR net every +SR item trains first) is made, and
+    counted, once: in the first of them; a later item names it in :data:`EARLIER` instead."""
+    rows, first_in = [], {}
     for n, item in enumerate(items, 1):
         table = slices.listing(item.slice)
+        shared = "; ".join(f"{run} (item {first_in[run]})" for run in table["run"] if run in first_in)
+        table = table[~table["run"].isin(first_in)]
+        first_in.update(dict.fromkeys(table["run"], n))
         counts, hours = table["status"].value_counts(), slices.hours_left(table)
         started = [f"{r['run']} (epoch {r['epochs done']} of {r['epochs (max)']}; {r['standing']}; "
                    f"{r[slices.hours_column(table)]} h left at most)"
@@ -138,9 +142,14 @@ def status(items: list[Item]) -> pd.DataFrame:
                      "hours left (at most)": None if hours is None else round(hours, 1),
                      "hours taken": round(float(table["hours taken"].sum()), 1), STARTED: RUNS_APART.join(started),
                      "speed from": "; ".join(dict.fromkeys(table.loc[table["status"] != "finished", "speed from"])),
+                     EARLIER: shared,
                      **({slices.GPU_HOURS: round(float(table.loc[table["status"] != "finished", slices.GPU_HOURS]
                                                        .sum()), 2)} if slices.GPU_HOURS in table else {})})
     return pd.DataFrame(rows)
+
+
+#: a status's column naming the runs an item holds that an earlier item makes (and counts)
+EARLIER = "made by an earlier item"
 
 
 def status_path(name: str) -> Path:

@@ -244,7 +244,7 @@ def listing(sl: Slice) -> pd.DataFrame:
     for spec in runs_of(sl):
         cfg = spec.cfg
         size, channels = input_shape(cfg)
-        kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "sr_weights"}
+        kwargs = speed.bench_kwargs(cfg.model.kwargs)
         gmac = gmacs_per_image(cfg.model.name, size, channels, json.dumps(kwargs, sort_keys=True))
         data_key = cfg.data.model_dump_json()  # the runs of a slice share a few data sets: each read once
         if data_key not in counts:
@@ -263,11 +263,11 @@ def listing(sl: Slice) -> pd.DataFrame:
         taken = record.provenance.get("wall_time_s") if record else None
         left = 0 if status == "finished" else max(cfg.train.epochs - done, 0)
         hours, basis = speed.run_hours(benches[device], cfg.model.name, gmac, images, val, left,
-                                       cfg.train.batch_size, cfg.loss.weights)
+                                       cfg.train.batch_size, cfg.loss.weights, kwargs)
         on_gpu = {}
         if device != "cuda" and benches["cuda"] is not None:
             gpu_hours, gpu_basis = speed.run_hours(benches["cuda"], cfg.model.name, gmac, images, val, left,
-                                                   cfg.train.batch_size, cfg.loss.weights)
+                                                   cfg.train.batch_size, cfg.loss.weights, kwargs)
             on_gpu = {GPU_HOURS: round(gpu_hours, 3), "GPU speed from": gpu_basis}
         out.append({"run": cfg.run_name, "row": spec.variant, "seed": spec.seed,
                     "fold": "-" if spec.fold is None else spec.fold,

@@ -58,6 +58,27 @@ def loss_key(weights: dict | None) -> str:
     return json.dumps(dict(sorted((weights or {}).items())), separators=(",", ":"))
 
 
+#: model kwargs naming a file of trained weights a run loads, with what the benchmark measures in
+#: their place: it has no such file, but a loaded SR net is fixed while the run trains (Qin's +SR
+#: rows), and a fixed EDSR costs a step far less than one that trains
+WEIGHTS_KWARGS = {"sr_weights": ("sr_frozen", True)}
+
+
+def bench_kwargs(kwargs: dict) -> dict:
+    """The model kwargs a run's speed is measured and read with: its own, a weights file replaced by
+    what the file does to a step (:data:`WEIGHTS_KWARGS`: an SR net loaded is an SR net frozen)."""
+    out = {k: v for k, v in kwargs.items() if k not in WEIGHTS_KWARGS}
+    for key, (stand_in, value) in WEIGHTS_KWARGS.items():
+        if kwargs.get(key):
+            out.setdefault(stand_in, value)
+    return dict(sorted(out.items()))
+
+
+def kwargs_key(kwargs: dict) -> str:
+    """Model kwargs as the benchmark's ``kwargs`` column writes them."""
+    return json.dumps(dict(sorted(kwargs.items())), separators=(",", ":"))
+
+
 def bench_path(device: str) -> Path:
     return bench_file(f"train_{device}")
 
@@ -80,18 +101,23 @@ def measured(device: str, path: str | Path | None = None) -> pd.DataFrame | None
 
 
 def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
-                          batch: int | None = None, loss: dict | None = None) -> tuple[float, str] | None:
+                          batch: int | None = None, loss: dict | None = None,
+                          kwargs: dict | None = None) -> tuple[float, str] | None:
     """(estimated training images/s, how it was estimated) of ``model`` at ``gmacs`` forward GMAC
     per image, trained at ``batch`` images a step (None: whatever batch the benchmark used) with the
-    extra loss terms ``loss`` (rows measured with other terms only where none has the same)."""
+    extra loss terms ``loss`` and the model kwargs ``kwargs`` (:func:`bench_kwargs`; rows measured
+    with other terms or kwargs only where none has the same: what trains decides a step's cost as
+    much as its FLOPs do, and a fixed SR net has the FLOPs of one that trains)."""
     if bench is None:
         return None
     here_is = bench.attrs.get("here")
     on = bench["host"] if "host" in bench else pd.Series("", index=bench.index)
     same = bench[bench["model"] == model]
-    terms = same["loss"].fillna("{}") if "loss" in same else pd.Series("{}", index=same.index)
-    if (terms == loss_key(loss)).any():
-        same = same[terms == loss_key(loss)]
+    # a row without the column: no loss terms (older benchmarks measured none), kwargs unknown
+    for column, key, missing in (("loss", loss_key(loss), "{}"),
+                                 ("kwargs", None if kwargs is None else kwargs_key(kwargs), "")):
+        if key is not None and column in same and (same[column].fillna(missing) == key).any():
+            same = same[same[column].fillna(missing) == key]
     if (on[same.index] == here_is).any():  # this machine's own measurement of the model first
         same = same[on[same.index] == here_is]
     other_batch = ""
@@ -118,10 +144,10 @@ def training_images_per_s(bench: pd.DataFrame | None, model: str, gmacs: float,
 
 def run_hours(bench: pd.DataFrame | None, model: str, gmacs_per_image: float, train_images: int,
               val_images: int, epochs: int, batch: int | None = None,
-              loss: dict | None = None) -> tuple[float | None, str]:
+              loss: dict | None = None, kwargs: dict | None = None) -> tuple[float | None, str]:
     """(hours at most, basis) to train ``epochs`` epochs of a run: passes over the training images
     plus a validation pass per epoch; (None, why) without a benchmark."""
-    est = training_images_per_s(bench, model, gmacs_per_image, batch, loss)
+    est = training_images_per_s(bench, model, gmacs_per_image, batch, loss, kwargs)
     if est is None:
         return None, "no benchmark: python -m fer_core.schedule.bench train"
     ips, basis = est
