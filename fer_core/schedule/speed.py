@@ -37,7 +37,7 @@ def this_host(device: str) -> str:
 
         return torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU here"
     info = cpu_info()
-    return host(info["cpu"], ",".join(info["cpu_bf16_units"]) or "none")
+    return host(info["cpu"], ",".join(info["cpu_bf16_units"]))
 
 
 def hosts(df: pd.DataFrame) -> pd.Series:
@@ -45,10 +45,15 @@ def hosts(df: pd.DataFrame) -> pd.Series:
     else the CPU with its bf16 units; empty for rows of a benchmark older than those columns."""
     if "cpu" not in df:
         return pd.Series("", index=df.index)
-    cpu = df["cpu"].fillna("").astype(str) + " (" + df.get("cpu_bf16_units", pd.Series("none", index=df.index)
-                                                          ).fillna("none").astype(str) + ")"
-    device = df.get("device", pd.Series("cpu", index=df.index)).fillna("cpu").astype(str)
-    return cpu.where(device.str.startswith("cpu"), device).where(df["cpu"].notna(), "")
+    units = df["cpu_bf16_units"] if "cpu_bf16_units" in df else pd.Series(None, index=df.index, dtype=object)
+    device = df["device"].fillna("cpu").astype(str) if "device" in df else pd.Series("cpu", index=df.index)
+
+    def one(cpu, units, device: str) -> str:
+        if pd.isna(cpu):
+            return ""
+        return host(str(cpu), None if pd.isna(units) else str(units)) if device.startswith("cpu") else device
+
+    return pd.Series(map(one, df["cpu"], units, device), index=df.index, dtype=object)
 
 
 def loss_key(weights: dict | None) -> str:
