@@ -184,3 +184,19 @@ def test_the_claim_explorer_is_the_verdicts_file_with_each_rows_records_and_comm
             assert f"python -m fer_core run --paper {claim['paper']} --rows " in row["details"]
     du = ex[ex["claim"] == "ResNet50"]["details"].iloc[0]
     assert "cpu queue item 3 (du: resnet50,improved_resnet50 seeds 1,2): 9.5 h left at most" in du
+
+
+def test_the_answer_in_short_shows_ours_beside_a_claim_it_cannot_compare_and_why(tmp_path):
+    from fer_core.book.prose import summary_markdown
+    from fer_core.verdicts.claims import claims_of
+
+    for fold in range(10):
+        fabricate(tmp_path, "yu", "xception_separable", accuracy=(0.84, 0.92)[fold % 2], fold=fold, dataset="ckplus",
+                  n=100)
+    text = summary_markdown(claims_of("yu"), ledger.read_ledger(tmp_path))
+    assert "not comparable" in text.splitlines()[0]
+    line = next(s for s in text.splitlines() if s.startswith("- ") and "paper 95.1 %" in s)
+    assert "ours 88.00 ± 3.02 (95%, n=10, t9)" in line and "7.10 points below" in line  # t9 2.262 x s 4.22 / sqrt(10)
+    assert "neutral where CK+48 has contempt" in line
+    assert "reference only" in text and "largest misses" not in text  # a reference, never a miss
+    assert "reference only" not in summary_markdown(claims_of("yu"), ledger.read_ledger(tmp_path / "none"))

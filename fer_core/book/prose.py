@@ -51,8 +51,10 @@ def banner_text(ch: ChapterRuns) -> str:
 
 
 def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3) -> str:
-    """Counts per verdict of a paper's claims (data descriptions aside) and the ``largest`` misses:
-    the judged claims whose ours lies the most tolerances of the rule from the paper's value."""
+    """Counts per verdict of a paper's claims (data descriptions aside), the ``largest`` misses (the
+    judged claims whose ours lies the most tolerances of the rule from the paper's value) and each
+    *not comparable* claim that has ours beside it: the value, how far from the paper's, and why
+    it is only a reference."""
     claims = claims[claims["metric"] != "images"]
     assessed = verdicts.assess(grouped(claims), runs)
     counts = assessed["verdict"].value_counts()
@@ -70,6 +72,12 @@ def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3)
             lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
                       f"{c['direction']}, {c['times']:.1f} times the tolerance ±{c['tolerance']:.3g}"
                       for _, c in misses.iterrows()]
+    beside = assessed[(assessed["verdict"] == verdicts.NOT_COMPARABLE) & assessed["ours_mean"].notna()]
+    if len(beside):
+        lines.append("Not comparable, ours beside the paper's for reference only (the paper measured a task the "
+                     "book's runs do not share):")
+        lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
+                  f"{c['direction']}; {c['not_comparable']}" for _, c in beside.iterrows()]
     return "\n".join(lines)
 
 

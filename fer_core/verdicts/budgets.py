@@ -35,7 +35,8 @@ CONTEXT = [
     ("qin", "Base+STN+SR", "accuracy", "Qin's STN + SR + classifier", "Qin's own protocol (see chapter 05)"),
     ("shen_li", "Res34-MaskingReconstrucionNet-Ours", "accuracy_tta_random_views",
      "Shen & Li's Res34 reconstruction net", "224x224, Pham et al.'s recipe, 10-view TTA"),
-    ("yu", "Our", "accuracy", "Yu's separable Xception", "Yu's own protocol (see chapter 04)"),
+    ("yu", "Our (Yu's separable Xception)", "accuracy", "Yu's separable Xception",
+     "Yu's own protocol (see chapter 04)"),
 ]
 ARRIAGA = {"source": "Arriaga et al. 2017, arXiv:1710.07557, abstract", "model": "mini-Xception",
            "dataset": "fer2013", "split": "their own random 20% of the training images (validation)",
