@@ -77,6 +77,8 @@ def test_an_unpaired_difference_carries_both_uncertainties_and_welch_satterthwai
     assert d.mean == pytest.approx(13.0) and d.std == pytest.approx(0.5) and d.se == pytest.approx(0.5)
     assert d.df == pytest.approx(0.25 ** 2 / (0.09 ** 2 / 2 + 0.16 ** 2 / 2))  # 3.7
     assert judge("=", 13.31, d, "points").verdict == REPRODUCED
+    assert d.text() == "13.00 ± 1.43 (95%, n=3 and 3, t3.71)"  # each side's runs, not one n for both
+    assert Estimate(80.6, 8.0, 20, se=1.8).minus(Estimate(79.6, 6.0, 10, se=1.9)).text().endswith("n=20 and 10, t23.5)")
 
 
 def test_an_unknown_relation_is_an_error():

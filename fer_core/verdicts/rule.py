@@ -114,6 +114,8 @@ class Estimate:
     df: float | None = None
     #: per seed, the protocol's number (a run, or the mean over its folds), for the tables
     seeds: tuple[tuple[int, float], ...] = ()
+    #: a difference of two estimates on different runs (:meth:`minus`): the runs of each side
+    sides: tuple[int, int] | None = None
 
     def __post_init__(self):
         if self.se is None:
@@ -142,7 +144,7 @@ class Estimate:
         """The difference of two estimates made on different runs (unpaired; Welch–Satterthwaite)."""
         return Estimate(self.mean - other.mean, math.hypot(self.std, other.std), min(self.n, other.n),
                         math.hypot(self.se, other.se),
-                        satterthwaite([(self.se ** 2, self.df), (other.se ** 2, other.df)]))
+                        satterthwaite([(self.se ** 2, self.df), (other.se ** 2, other.df)]), sides=(self.n, other.n))
 
     def interval(self) -> tuple[float, float]:
         """The 95% interval mean ± t_df se."""
@@ -151,11 +153,13 @@ class Estimate:
     def text(self, digits: int = 2) -> str:
         """``mean ± half-width of the 95% interval`` (with n and, when finite, the degrees of
         freedom of its *t*), or the mean alone when it has none."""
-        runs = f", n={self.n}" if self.n > 1 else ""
+        runs = f"n={self.n}" if self.n > 1 else ""
+        if self.sides and max(self.sides) > 1:  # a difference of unpaired runs: each side's
+            runs = f"n={self.sides[0]} and {self.sides[1]}"
         if self.se > 0:
             dof = f", t{self.df:.3g}" if math.isfinite(self.df) else ""
-            return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (95%{runs}{dof})"
-        return f"{self.mean:.{digits}f}" + (f" (n={self.n})" if self.n > 1 else "")
+            return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (95%{', ' + runs if runs else ''}{dof})"
+        return f"{self.mean:.{digits}f}" + (f" ({runs})" if runs else "")
 
     def per_seed(self, digits: int = 2) -> str:
         """Each seed's value, ``s0 89.52 · s1 90.10``; '' for a single seed."""
