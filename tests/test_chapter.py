@@ -199,4 +199,5 @@ def test_the_answer_in_short_shows_ours_beside_a_claim_it_cannot_compare_and_why
     assert "ours 88.00 ± 3.02 (95%, n=10, t9)" in line and "7.10 points below" in line  # t9 2.262 x s 4.22 / sqrt(10)
     assert "neutral where CK+48 has contempt" in line
     assert "reference only" in text and "largest misses" not in text  # a reference, never a miss
+    assert "\n\nNot comparable, ours beside" in text  # its own paragraph, not the end of a list item
     assert "reference only" not in summary_markdown(claims_of("yu"), ledger.read_ledger(tmp_path / "none"))

@@ -26,3 +26,12 @@ def test_the_per_class_table_ends_with_the_averages(tmp_path):
     row = fabricate(tmp_path, "pham", "resnet34", accuracy=0.7, n=70)
     table = plots.per_class_table(ledger.record_at(row["record"]).metrics)
     assert list(table.index[-2:]) == ["macro avg", "weighted avg"] and table.loc["weighted avg", "support"] == 70
+
+
+def test_every_verdict_has_its_own_colour_in_the_counts_figure():
+    from fer_core.book.tables import SYMBOL
+
+    counts = pd.DataFrame({label: [1] for label in SYMBOL.values()}, index=["Yu"]).assign(claims=4)
+    fig = plots.verdict_counts(counts)
+    colours = [bar.marker.color for bar in fig.data]
+    assert len(fig.data) == len(SYMBOL) and None not in colours and len(set(colours)) == len(colours)

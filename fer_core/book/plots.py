@@ -292,14 +292,18 @@ def attention_grid(att, title: str, note: str | None = None, faces: list[int] | 
     return fig
 
 
+#: one colour per verdict, none near another's (not comparable is not a shade of reproduced)
+VERDICT_COLOURS = {"reproduced": "#2ca02c", "not reproduced": "#d62728", "not comparable": "#9467bd",
+                   "not tested": "#b0b0b0"}
+
+
 def verdict_counts(counts: pd.DataFrame, title: str = "Verdicts per paper") -> go.Figure:
     """Stacked bars: how many claims of each paper got each verdict (``chapter.overview``)."""
-    colours = {"reproduced": "#2ca02c", "not reproduced": "#d62728", "not tested": "#b0b0b0"}
     fig = go.Figure()
     for col in [c for c in counts.columns if c != "claims"]:
         name = col.split(" ", 1)[1]
         fig.add_trace(go.Bar(y=counts.index, x=counts[col], name=name, orientation="h",
-                             marker_color=colours.get(name)))
+                             marker_color=VERDICT_COLOURS.get(name)))
     fig.update_layout(barmode="stack", title=title, xaxis_title="claims", height=320,
                       yaxis=dict(autorange="reversed"))
     return fig
