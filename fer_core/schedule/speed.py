@@ -48,10 +48,10 @@ def hosts(df: pd.DataFrame) -> pd.Series:
     units = df["cpu_bf16_units"] if "cpu_bf16_units" in df else pd.Series(None, index=df.index, dtype=object)
     device = df["device"].fillna("cpu").astype(str) if "device" in df else pd.Series("cpu", index=df.index)
 
-    def one(cpu, units, device: str) -> str:
+    def one(cpu, bf16_units, on: str) -> str:
         if pd.isna(cpu):
             return ""
-        return host(str(cpu), None if pd.isna(units) else str(units)) if device.startswith("cpu") else device
+        return host(str(cpu), None if pd.isna(bf16_units) else str(bf16_units)) if on.startswith("cpu") else on
 
     return pd.Series(map(one, df["cpu"], units, device), index=df.index, dtype=object)
 
