@@ -68,7 +68,8 @@ def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3)
                            zip(judged["ours_mean"], judged["value"], judged["tolerance"])]
         misses = judged[judged["times"] > 1].sort_values("times", ascending=False).head(largest)
         if len(misses):
-            lines.append("\nThe largest misses (in tolerances of the rule: how far ours lies from the paper's value):\n")
+            lines.append("\nThe largest misses (in tolerances of the rule: how far ours lies from the paper's "
+                         "value):\n")
             lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
                       f"{c['direction']}, {c['times']:.1f} times the tolerance ±{c['tolerance']:.3g}"
                       for _, c in misses.iterrows()]
