@@ -80,8 +80,9 @@ def bench_kwargs(kwargs: dict) -> dict:
 
 
 def kwargs_key(kwargs: dict) -> str:
-    """Model kwargs as the benchmark's ``kwargs`` column writes them."""
-    return json.dumps(dict(sorted(kwargs.items())), separators=(",", ":"))
+    """Model kwargs as the benchmark's ``kwargs`` column writes them: the compact sorted JSON of
+    :func:`loss_key`."""
+    return loss_key(kwargs)
 
 
 def bench_path(device: str) -> Path:
