@@ -257,6 +257,33 @@ def test_three_seeds_of_one_run_each_take_t_with_welch_satterthwaite_df(tmp_path
     assert 2 < v.ours.df < 10 and v.ours.per_seed() == "s0 62.80 · s1 60.00 · s2 65.00"
 
 
+def test_a_reproduced_difference_that_the_rule_would_pass_as_zero_too_says_so():
+    """Qin's +7.2 points for the STN on CK+ against ours +0.71 ± 6.90 (t8.21): within the tolerance of
+    7.2, and of 0 as well; the verdict stands, with the caveat beside it. A sure gain has none, and
+    neither has a miss nor an absolute value."""
+    wide = Estimate(0.71, 0.0, 30, se=6.90 / 2.3, df=8.21)
+    v = judge("=", 7.2, wide, "points")
+    assert v.verdict == REPRODUCED and v.caveat and "do not tell the paper's difference from none" in v.reason
+    assert judge("=", 7.2, Estimate(6.5, 0.0, 30, se=0.5, df=29), "points").caveat == ""  # 0 is 6.5 off: excluded
+    assert judge("=", 7.2, Estimate(-2.0, 0.0, 30, se=0.5, df=29), "points").caveat == ""  # not reproduced
+    assert judge("=", 72.0, Estimate(71.5, 0.0, 1, se=0.8), "%").caveat == ""                # a value, not a gain
+    assert judge("=", 0.0, Estimate(0.3, 0.0, 1, se=0.8), "points").caveat == ""             # the paper says none
+    assert judge("=", 0.5, Estimate(0.4, 0.0, 1), "points").caveat                           # the floor alone holds 0
+
+
+def test_against_several_rows_the_caveat_names_each_row_it_holds_for(runs):
+    """ResMaskingNet over VGG19 (+4, paired on the same faces: u 0.33) and over ResNet-34 (+1.5,
+    unpaired: u 1.1): a claimed +3 passes both; only against ResNet-34 would no gain pass too."""
+    both = claim(row="resmaskingnet", versus="vgg19;resnet34", value=3.0, unit="points")
+    v = verdict_of(both, runs)
+    assert v.verdict == REPRODUCED and "weakest against vgg19" in v.reason
+    assert v.caveat == "against resnet34: 0 lies within the tolerance too: these runs do not tell the paper's " \
+                       "difference from none" and v.reason.endswith(v.caveat)
+    assert verdict_of({**both, "value": 2.0}, runs).caveat == ""  # 2 of vgg19's 4 points off: fails, no caveat
+    table = assess(pd.DataFrame([claim(paper="qin", row="", note="n/a"), both]), runs)
+    assert list(table["caveat"]) == ["", v.caveat]
+
+
 def test_a_claim_on_other_data_is_not_comparable_with_ours_shown(tmp_path):
     fabricate(tmp_path, "qin", "base-fer2013", accuracy=0.628, n=3589, model="stn_sr")
     runs = ledger.read_ledger(tmp_path)

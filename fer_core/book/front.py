@@ -11,7 +11,7 @@ from ..schedule.slices import GPU_HOURS
 from ..verdicts import rule as verdicts
 from ..verdicts.claims import PAPERS, read_claims
 from .published import published
-from .tables import SYMBOL, grouped, verdict_table
+from .tables import SYMBOL, grouped, metric_name, verdict_table
 
 
 #: the verdicts as data (``results/verdicts.csv`` and ``.json``), what the front chapter shows
@@ -20,7 +20,7 @@ VERDICTS_FILE = ROOT / "results" / "verdicts"
 
 EXPORT_COLUMNS = ["paper", "table", "label", "row", "versus", "dataset", "split", "metric", "relation", "value_text",
                   "unit", "ours", "ours_mean", "ours_half_width_95", "ours_n", "ours_df", "per_seed", "verdict",
-                  "direction", "readings", "reason", "tolerance", "not_comparable", "note", "source", "quote",
+                  "direction", "caveat", "readings", "reason", "tolerance", "not_comparable", "note", "source", "quote",
                   "records", "commits"]
 
 
@@ -43,6 +43,60 @@ def verdicts_export(published_dir: str | Path | None = None) -> pd.DataFrame:
     return out[EXPORT_COLUMNS].rename(columns={"value_text": "paper_value"})
 
 
+#: the README's block of answers, rewritten from results/verdicts.csv by ``python -m fer_core.book verdicts``
+README = ROOT / "README.md"
+ANSWERS_BEGIN, ANSWERS_END = "<!-- answers: written by python -m fer_core.book verdicts -->", "<!-- answers end -->"
+
+
+def answers_markdown(table: pd.DataFrame) -> str:
+    """The answers in short, one paragraph per paper with a claim answered (as the README gives them):
+    its verdict counts, then each answered claim with ours, the paper's value and where ours lies,
+    from the verdicts' table (``results/verdicts.csv`` as read with ``keep_default_na=False``)."""
+    out = []
+    for paper, claims in table.groupby("paper", sort=False):
+        answered = claims[claims["verdict"] != verdicts.NOT_TESTED]
+        if not len(answered):
+            continue
+        counts = claims["verdict"].value_counts()
+        head = ", ".join(f"{counts[v]} {v}" for v in verdicts.VERDICTS if counts.get(v, 0))
+        parts = []
+        for verdict in verdicts.VERDICTS[:-1]:
+            these = answered[answered["verdict"] == verdict]
+            said = [_answer(c) for _, c in these.iterrows()]
+            if said:
+                why = " (the paper's data or classes are not the book's: ours for reference)" \
+                    if verdict == verdicts.NOT_COMPARABLE else ""
+                parts.append(f"*{verdict}*{why}: " + "; ".join(said))
+        out.append(f"- **{PAPERS[paper].split(',')[0]}** ({len(claims)} claims: {head}). " + ". ".join(parts) + ".")
+    return "\n".join(out)
+
+
+DATA_NAMES = {"fer2013": "FER2013", "ckplus": "CK+"}
+
+
+def _answer(c: pd.Series) -> str:
+    """One answered claim in words: what, ours against the paper's value, where ours lies."""
+    paper = f"{c['paper_value']}{'' if c['unit'] in ('', 'images') else ' ' + c['unit']}"
+    what = f"{c['label']} ({DATA_NAMES.get(c['dataset'], c['dataset'])}, {metric_name(c['metric'])})"
+    if not c["ours_n"]:
+        return f"{what}: paper {paper}, not run"
+    return (f"{what}: ours {c['ours']} against {paper}, {c['direction']}"
+            + ("; 0 would pass too" if c["caveat"] else "")
+            + (f"; {c['readings'].split(':')[0]}" if c["readings"] else ""))
+
+
+def write_readme_answers(table: pd.DataFrame, readme: Path = README) -> Path:
+    """Rewrite the README's block of answers (between its two markers) from the verdicts' table."""
+    text = readme.read_text()
+    head, begin, rest = text.partition(ANSWERS_BEGIN)
+    _, end, tail = rest.partition(ANSWERS_END)
+    if not begin or not end:
+        raise SystemExit(f"error: {readme} lacks the markers {ANSWERS_BEGIN!r} ... {ANSWERS_END!r}: put them "
+                         "where the answers belong")
+    readme.write_text(f"{head}{begin}\n{answers_markdown(table)}\n{end}{tail}")
+    return readme
+
+
 def grouped_quotes(claims: pd.DataFrame, assessed: pd.DataFrame) -> list[str]:
     """The quote of each grouped claim: its sources' quotes, as the claims file has them."""
     key = ["paper", "row", "versus", "dataset", "metric", "relation", "value"]
@@ -50,13 +104,18 @@ def grouped_quotes(claims: pd.DataFrame, assessed: pd.DataFrame) -> list[str]:
     return [quotes.get(tuple(c[k] for k in key), "") for _, c in assessed.iterrows()]
 
 
-def write_verdicts(published_dir: str | Path | None = None, path: Path = VERDICTS_FILE) -> list[Path]:
-    """``results/verdicts.csv`` and ``.json`` from :func:`verdicts_export`."""
+def write_verdicts(published_dir: str | Path | None = None, path: Path = VERDICTS_FILE,
+                   readme: Path | None = README) -> list[Path]:
+    """``results/verdicts.csv`` and ``.json`` from :func:`verdicts_export`, and the README's answers
+    from what was written (``readme=None``: not)."""
     table = verdicts_export(published_dir)
     csv_path, json_path = path.with_suffix(".csv"), path.with_suffix(".json")
     table.to_csv(csv_path, index=False)
     json_path.write_text(table.to_json(orient="records", indent=1, force_ascii=False) + "\n")
-    return [csv_path, json_path]
+    written = [csv_path, json_path]
+    if readme is not None:
+        written.append(write_readme_answers(pd.read_csv(csv_path, keep_default_na=False), readme))
+    return written
 
 
 def overview(published_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

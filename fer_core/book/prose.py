@@ -52,9 +52,9 @@ def banner_text(ch: ChapterRuns) -> str:
 
 def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3) -> str:
     """Counts per verdict of a paper's claims (data descriptions aside), the ``largest`` misses (the
-    judged claims whose ours lies the most tolerances of the rule from the paper's value) and each
-    *not comparable* claim that has ours beside it: the value, how far from the paper's, and why
-    it is only a reference."""
+    judged claims whose ours lies the most tolerances of the rule from the paper's value), each
+    reproduced difference the runs do not tell from none, and each *not comparable* claim that has
+    ours beside it: the value, how far from the paper's, and why it is only a reference."""
     claims = claims[claims["metric"] != "images"]
     assessed = verdicts.assess(grouped(claims), runs)
     counts = assessed["verdict"].value_counts()
@@ -62,23 +62,24 @@ def summary_markdown(claims: pd.DataFrame, runs: pd.DataFrame, largest: int = 3)
     lines = [f"**This paper's {len(assessed)} claims:** {head}."]
     judged = assessed[assessed["verdict"].isin([verdicts.REPRODUCED, verdicts.NOT_REPRODUCED])
                       & (assessed["relation"] == "=") & assessed["ours_mean"].notna()].copy()
-    if len(judged):
-        # how many tolerances ours lies from the paper's value: one measure for every unit
-        judged["times"] = [abs(m - v) / t if t else float("inf") for m, v, t in
-                           zip(judged["ours_mean"], judged["value"], judged["tolerance"])]
-        misses = judged[judged["times"] > 1].sort_values("times", ascending=False).head(largest)
-        if len(misses):
-            lines.append("\nThe largest misses (in tolerances of the rule: how far ours lies from the paper's "
-                         "value):\n")
-            lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
-                      f"{c['direction']}, {c['times']:.1f} times the tolerance ±{c['tolerance']:.3g}"
-                      for _, c in misses.iterrows()]
+    # how many tolerances ours lies from the paper's value: one measure for every unit
+    judged["times"] = [abs(m - v) / t if t else float("inf") for m, v, t in
+                       zip(judged["ours_mean"], judged["value"], judged["tolerance"])]
+    misses = judged[judged["times"] > 1].sort_values("times", ascending=False).head(largest)
+    weak = assessed[assessed["caveat"] != ""]
     beside = assessed[(assessed["verdict"] == verdicts.NOT_COMPARABLE) & assessed["ours_mean"].notna()]
-    if len(beside):
-        lines.append("\nNot comparable, ours beside the paper's for reference only (the paper measured a task the "
-                     "book's runs do not share):\n")
-        lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: "
-                  f"{c['direction']}; {c['not_comparable']}" for _, c in beside.iterrows()]
+    for head, rows, after in (
+            ("The largest misses (in tolerances of the rule: how far ours lies from the paper's value)", misses,
+             lambda c: f", {c['times']:.1f} times the tolerance ±{c['tolerance']:.3g}"),
+            ("Reproduced, but the runs would pass no difference as well (the rule's tolerance holds 0: they do not "
+             "tell the paper's difference from none)", weak,
+             lambda c: f", and 0 ({abs(c['ours_mean']):.2f} away) within the tolerance ±{c['tolerance']:.3g} too"),
+            ("Not comparable, ours beside the paper's for reference only (the paper measured a task the book's "
+             "runs do not share)", beside, lambda c: f"; {c['not_comparable']}")):
+        if len(rows):
+            lines.append(f"\n{head}:\n")
+            lines += [f"- {c['label']}, {claim_text(c)}: paper {paper_value(c)}, ours {c['ours']}: {c['direction']}"
+                      f"{after(c)}" for _, c in rows.iterrows()]
     return "\n".join(lines)
 
 

@@ -86,7 +86,8 @@ def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = F
         "paper": [paper_value(c) for _, c in assessed.iterrows()],
         "ours": [f"{o} [{s}]" if s else o for o, s in zip(assessed["ours"], assessed["per_seed"])],
         "verdict": assessed["verdict"].map(SYMBOL),
-        "ours against the paper": assessed["direction"],
+        "ours against the paper": [f"{d}; 0 would pass too" if c else d
+                                   for d, c in zip(assessed["direction"], assessed["caveat"])],
         "under each reading": assessed["readings"],
         "why": assessed["reason"],
         "source": [short_source(s) for s in assessed["source"]],

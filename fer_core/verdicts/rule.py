@@ -79,6 +79,9 @@ uncertainty of that number, not the spread of the runs around it, with its **deg
   *t*<sub>*ν*</sub>·*u*). Against several rows, it must hold against each.
 - Otherwise it is **{NOT_REPRODUCED}**; beside every verdict the table says whether ours lies above or below
   the paper's value, and by how much.
+- A **difference** claimed as a value (a gain of 7.2 points) that is {REPRODUCED} while 0 lies within
+  the same tolerance of ours says so beside the verdict: the runs pass the paper's difference, and would
+  pass no difference at all, so they do not tell the one from the other.
 - A claim is **{NOT_COMPARABLE}** when the paper measured it on data, classes or a protocol the book's
   runs do not share (Qin's "FER2013" is FER+'s eight-class relabelling); ours is shown beside it, and the
   reason. A relative claim between two rows run on the same data stays testable as a proxy, and says so.
@@ -176,6 +179,8 @@ class Verdict:
     tolerance: float | None = None
     #: where ours lies against the paper's value ("3.70 points below"), '' without ours
     direction: str = ""
+    #: a reproduced non-zero value whose tolerance holds 0 as well: why ours does not tell it from none
+    caveat: str = ""
 
 
 def _percentage(unit: str) -> bool:
@@ -212,7 +217,11 @@ def judge(relation: str, claimed: float, ours: Estimate, unit: str = "%") -> Ver
             why = f"ours is {gap:+.2f} points from the paper's value; tolerance ±{t:.2f} points"
         else:
             why = f"ours is {gap:+.3g}{' ' + unit if unit else ''} from the paper's value; tolerance ±{t:.3g}"
-        return Verdict(REPRODUCED if ok else NOT_REPRODUCED, why, ours, t, where)
+        caveat = ""
+        if ok and claimed != 0 and abs(ours.mean) <= t:  # the rule would pass 0 as well
+            caveat = "0 lies within the tolerance too: these runs do not tell the paper's difference from none"
+            why += f"; {caveat}"
+        return Verdict(REPRODUCED if ok else NOT_REPRODUCED, why, ours, t, where, caveat)
     if relation in (">", "<"):
         margin = ours.half_width
         clear = ours.mean - claimed if relation == ">" else claimed - ours.mean
@@ -460,7 +469,13 @@ def _verdict(claim: pd.Series | dict, results: pd.DataFrame, metric: str) -> Ver
     versus = [v for v in claim["versus"].split(";") if v]
     who = versus[verdicts.index(worst)]
     reason = f"weakest against {who}: {worst.reason}" + (f" ({len(failed)} of {len(verdicts)} fail)" if failed else "")
-    return Verdict(NOT_REPRODUCED if failed else REPRODUCED, reason, worst.ours, worst.tolerance, worst.direction)
+    if failed:
+        return Verdict(NOT_REPRODUCED, reason, worst.ours, worst.tolerance, worst.direction)
+    # reproduced against each: say against which rows ours does not tell the difference from none
+    caveats = {w: v.caveat for w, v in zip(versus, verdicts) if v.caveat}
+    reason += "".join(f"; against {w}: {c}" for w, c in caveats.items() if w != who)  # the weakest's is said
+    return Verdict(REPRODUCED, reason, worst.ours, worst.tolerance, worst.direction,
+                   "; ".join(f"against {w}: {c}" for w, c in caveats.items()))
 
 
 def readings_of(claim: pd.Series | dict) -> dict[str, str]:
@@ -477,7 +492,7 @@ def verdict_of(claim: pd.Series | dict, results: pd.DataFrame) -> Verdict:
     other_data = claim.get("not_comparable", "") if hasattr(claim, "get") else ""
     if other_data:
         context = f"; for reference, {v.reason}" if v.ours is not None else f" ({v.reason})"
-        return replace(v, verdict=NOT_COMPARABLE, reason=f"{other_data}{context}")
+        return replace(v, verdict=NOT_COMPARABLE, reason=f"{other_data}{context}", caveat="")
     return v
 
 
@@ -513,9 +528,11 @@ def assess(claims: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
                      "ours_df": v.ours.df if v.ours else None,
                      "per_seed": v.ours.per_seed() if v.ours else "",
                      "tolerance": v.tolerance, "verdict": v.verdict, "reason": v.reason, "direction": v.direction,
+                     "caveat": v.caveat,
                      "readings": under_readings(c, results, v)})
     return pd.DataFrame(rows, columns=[*claims.columns, "ours", "ours_mean", "ours_n", "ours_half_width_95", "ours_df",
-                                       "per_seed", "tolerance", "verdict", "reason", "direction", "readings"])
+                                       "per_seed", "tolerance", "verdict", "reason", "direction", "caveat",
+                                       "readings"])
 
 
 def summary(assessed: pd.DataFrame) -> pd.Series:
