@@ -31,7 +31,7 @@ def test_the_book_shows_published_records_fixture_records_here(small_book):
     binomial, seeds = sum(p * (1 - p) / 3589 for p in (0.7405, 0.7425)) / 2 * 1e4, 0.1 ** 2
     df = (binomial + seeds) ** 2 / seeds ** 2
     half = t.ppf(0.975, df) * (binomial + seeds) ** 0.5
-    assert f"74.15 ± {half:.2f} (95%, n=2, t{df:.3g})" in verdicts and "s0 74.05 · s1 74.25" in verdicts
+    assert f"74.15 ± {half:.2f} (95%, 2 seeds, t{df:.3g})" in verdicts and "s0 74.05 · s1 74.25" in verdicts
     chapter = (html / "executed" / "01_resmaskingnet.html").read_text()
     assert "Published numbers" in chapter and DEVICE in chapter and "61.20" in chapter
     assert "Pipeline check" in chapter  # the CPU run of the test profile, in its own section

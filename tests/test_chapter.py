@@ -130,7 +130,7 @@ def test_a_control_is_compared_paired_over_the_folds_both_rows_ran(tmp_path):
                            ("sr-ckplus", "bicubic-ckplus"))
     control = table.loc["bicubic-ckplus − base-ckplus"]
     half = 2.262157 * gains.std(ddof=1) / 10 ** 0.5  # t9 times the standard error of the per-fold gains
-    assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, n=10, t9)"
+    assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, 1 seed × 10 folds, t9)"
     assert control["paired"] == "yes" and control["zero outside the 95% interval"] == "yes: bicubic-ckplus higher"
     short = table.loc["stn-ckplus − base-ckplus"]  # one fold against ten: unpaired, and said to be partial
     assert short["paired"] == "no: other seeds or folds"
@@ -240,7 +240,8 @@ def test_the_answer_in_short_shows_ours_beside_a_claim_it_cannot_compare_and_why
     text = summary_markdown(claims_of("yu"), ledger.read_ledger(tmp_path))
     assert "not comparable" in text.splitlines()[0]
     line = next(s for s in text.splitlines() if s.startswith("- ") and "paper 95.1 %" in s)
-    assert "ours 88.00 ± 3.02 (95%, n=10, t9)" in line and "7.10 points below" in line  # t9 2.262 x s 4.22 / sqrt(10)
+    # t9 2.262 x s 4.22 / sqrt(10)
+    assert "ours 88.00 ± 3.02 (95%, 1 seed × 10 folds, t9)" in line and "7.10 points below" in line
     assert "neutral where CK+48 has contempt" in line
     assert "reference only" in text and "largest misses" not in text  # a reference, never a miss
     assert "\n\nNot comparable, ours beside" in text  # its own paragraph, not the end of a list item

@@ -81,6 +81,17 @@ def test_an_unpaired_difference_carries_both_uncertainties_and_welch_satterthwai
     assert Estimate(80.6, 8.0, 20, se=1.8).minus(Estimate(79.6, 6.0, 10, se=1.9)).text().endswith("n=20 and 10, t23.5)")
 
 
+def test_the_interval_names_the_seeds_and_folds_behind_it():
+    """A reader must tell three seeds of ten folds from one seed of ten, and one run from several."""
+    three_by_ten = Estimate(81.09, 5.0, 30, se=2.11, df=20.8, seeds=((0, 80.61), (1, 81.47), (2, 81.19)))
+    assert three_by_ten.text() == "81.09 ± 4.39 (95%, 3 seeds × 10 folds, t20.8)"
+    assert Estimate(88.01, 4.1, 10, se=1.3, df=9, seeds=((0, 88.01),)).text().endswith("(95%, 1 seed × 10 folds, t9)")
+    assert Estimate(62.80, 0.0, 1, se=0.81, seeds=((0, 62.80),)).text() == "62.80 ± 1.59 (95%, 1 seed)"
+    assert Estimate(2.35, 0.0, 1, seeds=((0, 2.35),)).text() == "2.35 (1 seed)"   # a loss: no sampling error
+    assert Estimate(137.8, 0.0, 1).text() == "137.80"                               # a count: no runs
+    assert Estimate.of([1.0, 2.0, 3.0]).text().startswith("2.00 ± 2.48 (95%, n=3, t2)")
+
+
 def test_an_unknown_relation_is_an_error():
     with pytest.raises(ValueError, match="unknown relation"):
         judge("~", 1.0, Estimate(1.0, 0.0, 1))
@@ -238,7 +249,7 @@ def test_qin_base_on_ckplus_is_judged_with_t_of_nine_degrees_of_freedom(tmp_path
     assert v.ours.mean - 87.2 == pytest.approx(-6.30, abs=0.01) and v.ours.df == 9
     assert v.tolerance == pytest.approx(6.62, abs=0.01) and v.verdict == REPRODUCED
     assert v.direction == "6.30 points below"
-    assert v.ours.text() == f"80.90 ± {v.tolerance - 1:.2f} (95%, n=10, t9)"
+    assert v.ours.text() == f"80.90 ± {v.tolerance - 1:.2f} (95%, 1 seed × 10 folds, t9)"
 
 
 def test_three_seeds_of_one_run_each_take_t_with_welch_satterthwaite_df(tmp_path):

@@ -153,12 +153,22 @@ class Estimate:
         """The 95% interval mean ± t_df se."""
         return self.mean - self.half_width, self.mean + self.half_width
 
-    def text(self, digits: int = 2) -> str:
-        """``mean ± half-width of the 95% interval`` (with n and, when finite, the degrees of
-        freedom of its *t*), or the mean alone when it has none."""
-        runs = f"n={self.n}" if self.n > 1 else ""
+    def runs(self) -> str:
+        """What the estimate rests on: ``3 seeds × 10 folds``, ``1 seed × 10 folds``, ``1 seed``
+        (from its per-seed values), ``n=20 and 10`` for an unpaired difference, else ``n=3``
+        ('' for a single value without seeds)."""
         if self.sides and max(self.sides) > 1:  # a difference of unpaired runs: each side's
-            runs = f"n={self.sides[0]} and {self.sides[1]}"
+            return f"n={self.sides[0]} and {self.sides[1]}"
+        seeds = len(self.seeds)
+        if seeds and self.n % seeds == 0:
+            folds = self.n // seeds
+            return f"{seeds} seed{'s' if seeds > 1 else ''}" + (f" × {folds} folds" if folds > 1 else "")
+        return f"n={self.n}" if self.n > 1 else ""
+
+    def text(self, digits: int = 2) -> str:
+        """``mean ± half-width of the 95% interval`` (with the runs behind it: seeds and folds,
+        and, when finite, the degrees of freedom of its *t*), or the mean alone when it has none."""
+        runs = self.runs()
         if self.se > 0:
             dof = f", t{self.df:.3g}" if math.isfinite(self.df) else ""
             return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (95%{', ' + runs if runs else ''}{dof})"
