@@ -99,6 +99,29 @@ def test_a_time_limited_queue_continues_to_the_records_of_one_straight_call(tmp_
     assert cli([*resumed, "--time-limit", "0"]) == 2
 
 
+def test_a_started_run_is_finished_before_a_new_one_starts_whatever_its_item(tmp_path):
+    """A queue file reordered (or a second worker) leaves a run of a later item half-made: the next
+    call resumes it before it starts the first item's run."""
+    items = ("  - {paper: du, rows: [resnet50], seeds: 0}\n", "  - {paper: qin, rows: [digits-cnn], seeds: 0}\n")
+    later = _queue(tmp_path, "profile: test\nitems:\n" + items[1])
+    both = str(tmp_path / "both.yaml")
+    Path(both).write_text("profile: test\nitems:\n" + "".join(items))
+    common = ["--set", "train.progress=false", "--set", "train.device=cpu", "--set", "data.synthetic_size=[70, 35, 35]",
+              "--set", "data.subset=null", "--set", "eval.attention=0", "--set", "eval.tta=[]", "--set",
+              "train.epochs=2", "--results-dir", str(tmp_path / "r"),
+              "--set", f"output.checkpoint_dir={tmp_path / 'c'}"]
+    assert cli(["queue", later, *common, "--time-limit", "0.01s"]) == 75  # one epoch of qin's run of two
+    sets = [a for a, flag in zip(common[1:], common) if flag == "--set"] + [f"output.results_dir={tmp_path / 'r'}"]
+    first, second = queues.read_queue(both, overrides=sets)
+    du, qin = slices.runs_of(first.slice)[0], slices.runs_of(second.slice)[0]
+    assert (du.status, qin.status) == ("not started", "started")
+    assert cli(["queue", both, *common, "--time-limit", "0.01s"]) == 75
+    assert du.status == "not started" and slices.listing(second.slice)["epochs done"].tolist() == [2]  # resumed first
+    assert cli(["queue", both, *common, "--time-limit", "0.01s"]) == 75  # its test, then the limit
+    assert (du.status, qin.status) == ("not started", "finished")
+    assert cli(["queue", both, *common]) == 0 and du.status == "finished"
+
+
 def test_a_paper_profile_run_refuses_uncommitted_code_and_names_the_files(monkeypatch, tmp_path):
     import fer_core.runs.records as records
     from fer_core.schedule import slices

@@ -4,9 +4,11 @@
     python -m fer_core queue cpu --time-limit 2h40m         # run the next unfinished runs
 
 A queue file lists items, each a slice of one paper's plan (rows, seeds, folds) under one profile;
-the queue runs them in order through :func:`fer_core.schedule.slices.execute`, so a finished run is read
-back, a started one resumes exactly from its checkpoint (a run whose checkpoint is gone starts
-over), and every record lands in its results folder with a ledger row. A time limit ends the call
+the queue first resumes the runs already started, whatever their item, each exactly from its
+checkpoint (a run is finished before another starts: a reordered file or a second worker never
+leaves one half-made), then runs the items in order through
+:func:`fer_core.schedule.slices.execute`, so a finished run is read back (a run whose checkpoint is
+gone starts over), and every record lands in its results folder with a ledger row. A time limit ends the call
 after the epoch that reaches it (everything checkpointed, exit status 75); the same command
 continues. The queue's runs are the plans' recipes unchanged: the file chooses what runs and in
 which order, never how.
@@ -170,7 +172,8 @@ def save_status(table: pd.DataFrame, name: str, path: str | Path | None = None) 
 
 
 def run(items: list[Item], *, time_limit: float | None = None, share: bool = False) -> pd.DataFrame:
-    """Every item in order, until the queue is done or ``time_limit`` (seconds) is reached
+    """The runs already started (in any item), then every item in order, until the queue is done or
+    ``time_limit`` (seconds) is reached
     (:class:`~fer_core.train.engine.TimeLimitReached`: everything is checkpointed; call again). Like a
     slice, every call makes progress: at least an epoch of the first unfinished run.
 
@@ -179,15 +182,23 @@ def run(items: list[Item], *, time_limit: float | None = None, share: bool = Fal
     returned table's ``attrs[slices.LEFT_TO_OTHERS]``."""
     deadline = time.monotonic() + time_limit if time_limit else None
     done, progressed, left_to_others = [], False, []
-    for item in items:
-        unfinished = any(spec.status != "finished" for spec in slices.runs_of(item.slice))
-        left = None if deadline is None else deadline - time.monotonic()
-        if unfinished and progressed and left is not None and left <= 0:
-            raise TimeLimitReached(item.label, None)
-        table = slices.execute(item.slice, time_limit=None if left is None else max(left, 1e-3), share=share)
-        left_to_others += table.attrs.get(slices.LEFT_TO_OTHERS, [])
-        done.append(table)
-        progressed = progressed or unfinished
+    for started_only in (True, False):  # the runs already started first, then every item in order
+        for item in items:
+            statuses = {spec.status for spec in slices.runs_of(item.slice)}
+            unfinished = "started" in statuses if started_only else statuses != {"finished"}
+            if started_only and not unfinished:
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if unfinished and progressed and left is not None and left <= 0:
+                raise TimeLimitReached(item.label, None)
+            table = slices.execute(item.slice, time_limit=None if left is None else max(left, 1e-3), share=share,
+                                   started_only=started_only)
+            if started_only:  # progress only where this process resumed one (not left to another)
+                progressed = progressed or len(table) > 0
+                continue
+            left_to_others += table.attrs.get(slices.LEFT_TO_OTHERS, [])  # the second pass reads every run
+            done.append(table)                                             # back: its tables are the queue's
+            progressed = progressed or unfinished
     rows = pd.concat(done, ignore_index=True)
     rows.attrs[slices.LEFT_TO_OTHERS] = left_to_others
     return rows

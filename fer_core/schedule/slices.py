@@ -125,20 +125,23 @@ def _config(plan: Plan, variant: str, sl: Slice, seed: int, fold: int | None) ->
 
 
 def execute(sl: Slice, *, time_limit: float | None = None, reuse: bool = True, data=None,
-            share: bool = False) -> pd.DataFrame:
+            share: bool = False, started_only: bool = False) -> pd.DataFrame:
     """Run (or read back, or resume) every run of the slice; each lands in its results folder's
     ledger. Raises :class:`TimeLimitReached` when ``time_limit`` (seconds, for this call) ends it.
 
     ``share``: several processes work through the same runs (``queue --workers``). A run another
     process holds (its lock), or whose SR net another run has not finished, is left to that
     process and named in the returned table's ``attrs[LEFT_TO_OTHERS]`` (``(run name, why)`` pairs,
-    :func:`left_summary` words them); this one goes on with the next run."""
+    :func:`left_summary` words them); this one goes on with the next run. ``started_only``: only
+    the runs already started (resumed from their checkpoints), the others left as they are."""
     deadline = time.monotonic() + time_limit if time_limit else None
     rows, progressed, left_to_others = [], False, []
     specs = runs_of(sl)
     row_precisions: dict = {}
     for spec in specs:
         status = spec.status
+        if started_only and status != "started":
+            continue
         unfinished = status != "finished"
         if unfinished and share and (waits_on := _unfinished_sr_net(spec, specs)):
             left_to_others.append((spec.cfg.run_name, f"waits for {waits_on}"))
