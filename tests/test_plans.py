@@ -105,8 +105,8 @@ def test_cross_validation_end_to_end_on_the_synthetic_stand_in(tmp_path, run_set
     table = ch.results({"accuracy (%)": "accuracy"})
     acc = results["accuracy"] * 100
     half = 12.706205 * acc.std() / 2 ** 0.5  # the 95% interval of the mean over two folds: t with 1 df
-    assert table.loc["xception_separable", "accuracy (%)"] == (f"{acc.mean():.2f} ± {half:.2f} (95%, n=2, t1), "
-                                                                  "partial: seed 0: 2 of 10 folds")
+    assert table.loc["xception_separable", "accuracy (%)"] == (
+        f"{acc.mean():.2f} ± {half:.2f} (95%, 1 seed × 2 folds, t1), partial: seed 0: 2 of 10 folds")
     assert table.loc["xception", "accuracy (%)"] == "not run" and table.loc["xception", "in the paper"] == "yes"
     assert table.loc["xception-fer2013", "in the paper"].startswith("no: this book's")
     # a pipeline check never gives a verdict: not tested, or not comparable whatever the runs
