@@ -36,7 +36,7 @@ OWN_BUILD = PAPER_CHAPTERS[0]  # the paper chapter of the session's small book (
 def book_and_records(request) -> tuple[Path, Path | None]:
     """(the built HTML, the published records it shows: None for results/)."""
     if os.environ.get("FER_BOOK_HTML"):
-        return Path(os.environ["FER_BOOK_HTML"]), None
+        return Path(os.environ["FER_BOOK_HTML"]).resolve(), None  # a relative spelling, from the checkout
     return request.getfixturevalue("small_book")
 
 
