@@ -131,11 +131,35 @@ def test_a_control_is_compared_paired_over_the_folds_both_rows_ran(tmp_path):
     control = table.loc["bicubic-ckplus − base-ckplus"]
     half = 2.262157 * gains.std(ddof=1) / 10 ** 0.5  # t9 times the standard error of the per-fold gains
     assert control["accuracy (points)"] == f"7.00 ± {half:.2f} (95%, 1 seed × 10 folds, t9)"
-    assert control["paired"] == "yes" and control["zero outside the 95% interval"] == "yes: bicubic-ckplus higher"
-    short = table.loc["stn-ckplus − base-ckplus"]  # one fold against ten: unpaired, and said to be partial
-    assert short["paired"] == "no: other seeds or folds"
-    assert "partial: seed 0: 1 of 10 folds" in short["accuracy (points)"]
+    assert control["paired"] == "yes: over the seeds and folds both ran"
+    assert control["zero outside the 95% interval"] == "yes: bicubic-ckplus higher"
+    short = table.loc["stn-ckplus − base-ckplus"]  # one fold against ten: paired on that fold, said to be partial
+    assert short["paired"] == "yes: over the seeds and folds both ran"
+    assert short["accuracy (points)"].startswith("10.00 ± ")  # fold 0: 90 against 80
+    assert short["accuracy (points)"].endswith("partial: stn-ckplus: seed 0: 1 of 10 folds")
     assert table.loc["sr-ckplus − bicubic-ckplus", "accuracy (points)"] == "not run: sr-ckplus"
+
+
+def test_a_seed_short_of_folds_is_named_and_left_out_of_the_mean_where_the_row_has_full_seeds(tmp_path):
+    """The bicubic control with seed 0's ten folds and seed 1's first three, against Base's three full
+    seeds: the table's estimate is seed 0's, the control is paired with Base over seed 0 (the seeds
+    and folds both ran), and seed 1 is named as left out; three folds are other faces than ten."""
+    for seed in range(3):
+        for fold in range(10):
+            fabricate(tmp_path, "qin", "base-ckplus", accuracy=0.80 + fold / 100, fold=fold, seed=seed,
+                      dataset="ckplus", n=100, model="stn_sr")
+    for seed, folds in ((0, range(10)), (1, range(3))):
+        for fold in folds:
+            fabricate(tmp_path, "qin", "bicubic-ckplus", accuracy=0.86 + fold / 100 + (0.05 if seed else 0.0),
+                      fold=fold, seed=seed, dataset="ckplus", n=100, model="stn_sr")
+    ch = Chapter("qin", "paper", read_plan("qin"), ledger.read_ledger(tmp_path), None)
+    row = ch.results().loc["bicubic-ckplus"]
+    assert row["runs"] == 13
+    assert row["accuracy (%)"].startswith("90.50 ± ") and "(95%, 1 seed × 10 folds, t9)" in row["accuracy (%)"]
+    assert row["accuracy (%)"].endswith("partial: seed 1: 3 of 10 folds (not in the mean)")
+    control = ch.differences(("bicubic-ckplus", "base-ckplus")).loc["bicubic-ckplus − base-ckplus"]
+    assert control["accuracy (points)"].startswith("6.00 ± 0.00 (95%, 1 seed × 10 folds, t9), partial: bicubic-ckplus")
+    assert control["paired"] == "yes: over the seeds and folds both ran"
 
 
 def test_the_committed_verdicts_are_what_the_front_chapter_shows(tmp_path):

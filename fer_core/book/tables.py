@@ -40,6 +40,16 @@ def _partial(estimate: str, missing: str) -> str:
     return f"{estimate}, partial: {missing}" if missing else estimate
 
 
+def _full_seeds(runs: pd.DataFrame, paper: str) -> tuple[pd.DataFrame, str]:
+    """A row's runs for its estimate: the seeds with every fold, where it has any (a seed still short
+    of folds is named and left out of the mean: its few folds are other faces than a full seed's),
+    else every run (a partial estimate, named as such); and what is missing."""
+    full, missing = verdicts.complete_folds(runs, paper) if len(runs) else (runs, "")
+    if missing and len(full):
+        return full, f"{missing} (not in the mean)"
+    return runs, missing
+
+
 def metric_name(metric: str) -> str:
     return METRICS.get(metric, metric)
 
@@ -153,12 +163,12 @@ class ChapterTables(ChapterRuns):
             mine = runs[runs["variant"] == variant] if len(runs) else runs
             entry = {"row": variant, "runs": len(mine),
                      "in the paper": "yes" if variant in named else "no: this book's ablation or extension"}
-            missing = verdicts.complete_folds(mine, self.paper)[1] if len(mine) else ""
+            used, missing = _full_seeds(mine, self.paper)
             for label, metric in columns.items():
                 scale = 100.0 if label.endswith("(%)") else 1.0
-                values = np.asarray(verdicts.values_of(mine, metric) if len(mine) else [], float)
+                values = np.asarray(verdicts.values_of(used, metric) if len(used) else [], float)
                 ok = ~np.isnan(values)
-                est = verdicts.row_estimate(mine[ok], metric, scale) if ok.any() else None
+                est = verdicts.row_estimate(used[ok], metric, scale) if ok.any() else None
                 digits = 2 if scale > 1 else 4
                 text = est.text(digits) + (f" [{est.per_seed(digits)}]" if est.per_seed() else "") if est else None
                 entry[label] = _partial(text, missing) if text else "—" if len(mine) else "not run"
@@ -170,8 +180,9 @@ class ChapterTables(ChapterRuns):
     def differences(self, *pairs: tuple[str, str], metric: str = "accuracy") -> pd.DataFrame:
         """This book's own comparisons, which no claim of the paper reads (a control against the
         row it controls): row A minus row B in points with its 95% interval, paired over the seeds
-        and folds both ran (:func:`verdicts.paired_estimate`, the verdicts' estimate of a gain),
-        and whether the interval leaves out zero; a cross-validated row short of folds says so.
+        and folds both ran (:func:`verdicts.paired_estimate`, the verdicts' estimate of a gain; a
+        seed short of folds left out where the row has full seeds), and whether the interval leaves
+        out zero; a cross-validated row short of folds says so.
         ``metric``: an accuracy (a fraction), shown in points."""
         runs = self.shown
         out = []
@@ -182,12 +193,17 @@ class ChapterTables(ChapterRuns):
                 out.append({**entry, f"{metric_name(metric)} (points)": "not run: " + " and ".join(
                     v for v, r in ((a, ra), (b, rb)) if not len(r)), "paired": "", "zero outside the 95% interval": ""})
                 continue
+            (ra, gap_a), (rb, gap_b) = _full_seeds(ra, self.paper), _full_seeds(rb, self.paper)
+            sa, sb = verdicts.shared_runs(ra, rb)
+            paired = verdicts.pairs_up(sa, sb)
+            if paired:
+                ra, rb = sa, sb
             est = verdicts.paired_estimate(ra, rb, metric, 100.0)
-            missing = "; ".join(m for m in (verdicts.complete_folds(r, self.paper)[1] for r in (ra, rb)) if m)
+            missing = "; ".join(f"{v}: {m}" for v, m in ((a, gap_a), (b, gap_b)) if m)
             low, high = est.interval()
             apart = f"yes: {a} higher" if low > 0 else f"yes: {b} higher" if high < 0 else "no: not distinguishable"
             out.append({**entry, f"{metric_name(metric)} (points)": _partial(est.text(2), missing),
-                        "paired": "yes" if verdicts.pairs_up(ra, rb) else "no: other seeds or folds",
+                        "paired": "yes: over the seeds and folds both ran" if paired else "no: other seeds or folds",
                         "zero outside the 95% interval": apart})
         return pd.DataFrame(out).set_index("A minus B")
 

@@ -365,6 +365,14 @@ def row_estimate(runs: pd.DataFrame, metric: str, scale: float) -> Estimate:
     return protocol_estimate(runs, values, se)
 
 
+def shared_runs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both rows' runs on the seeds and folds both ran (each row as it is when they share none)."""
+    common = set(_keys(a)) & set(_keys(b))
+    if not common:
+        return a, b
+    return tuple(r[[k in common for k in _keys(r)]] for r in (a, b))
+
+
 def pairs_up(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Whether two rows' runs pair up one to one: the same seeds and folds, each once."""
     ka, kb = _keys(a), _keys(b)
