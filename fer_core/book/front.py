@@ -11,7 +11,7 @@ from ..schedule.slices import GPU_HOURS
 from ..verdicts import rule as verdicts
 from ..verdicts.claims import PAPERS, read_claims
 from .published import published
-from .tables import SYMBOL, grouped, metric_name, verdict_table
+from .tables import SYMBOL, ZERO_TOO, grouped, metric_name, verdict_table
 
 
 #: the verdicts as data (``results/verdicts.csv`` and ``.json``), what the front chapter shows
@@ -60,7 +60,7 @@ def answers_markdown(table: pd.DataFrame) -> str:
         counts = claims["verdict"].value_counts()
         head = ", ".join(f"{counts[v]} {v}" for v in verdicts.VERDICTS if counts.get(v, 0))
         parts = []
-        for verdict in verdicts.VERDICTS[:-1]:
+        for verdict in [v for v in verdicts.VERDICTS if v != verdicts.NOT_TESTED]:
             these = answered[answered["verdict"] == verdict]
             said = [_answer(c) for _, c in these.iterrows()]
             if said:
@@ -81,7 +81,7 @@ def _answer(c: pd.Series) -> str:
     if not c["ours_n"]:
         return f"{what}: paper {paper}, not run"
     return (f"{what}: ours {c['ours']} against {paper}, {c['direction']}"
-            + ("; 0 would pass too" if c["caveat"] else "")
+            + (f"; {ZERO_TOO}" if c["caveat"] else "")
             + (f"; {c['readings'].split(':')[0]}" if c["readings"] else ""))
 
 

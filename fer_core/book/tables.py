@@ -31,6 +31,9 @@ METRICS = {
 }
 
 
+#: beside a reproduced difference whose tolerance holds 0 as well (``Verdict.caveat``), in short
+ZERO_TOO = "0 would pass too"
+
 SYMBOL = {verdicts.REPRODUCED: "✔ reproduced", verdicts.NOT_REPRODUCED: "✘ not reproduced",
           verdicts.NOT_COMPARABLE: "≠ not comparable", verdicts.NOT_TESTED: "– not tested"}
 
@@ -96,7 +99,7 @@ def verdict_table(claims: pd.DataFrame, results: pd.DataFrame, *, link: bool = F
         "paper": [paper_value(c) for _, c in assessed.iterrows()],
         "ours": [f"{o} [{s}]" if s else o for o, s in zip(assessed["ours"], assessed["per_seed"])],
         "verdict": assessed["verdict"].map(SYMBOL),
-        "ours against the paper": [f"{d}; 0 would pass too" if c else d
+        "ours against the paper": [f"{d}; {ZERO_TOO}" if c else d
                                    for d, c in zip(assessed["direction"], assessed["caveat"])],
         "under each reading": assessed["readings"],
         "why": assessed["reason"],
